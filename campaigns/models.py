@@ -1,0 +1,84 @@
+from django.db import models
+from django.urls import reverse
+
+from supporters.models import Language, Supporter
+
+
+class Campaign(models.Model):
+    """A cause that petitions and mailings belong to, e.g. "Free Aleksei Navalny"."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Petition(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="petitions")
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    # Sanitised HTML (see campaigns/richtext.py): the case for signing.
+    body = models.TextField()
+    # Who the petition is addressed to, e.g. "President of the Russian Federation".
+    target = models.CharField(max_length=200)
+    goal = models.PositiveIntegerField(default=1000)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.ENGLISH)
+    is_open = models.BooleanField(default=True, db_index=True)
+    requires_confirmation = models.BooleanField(
+        default=False, help_text="Ask signers to confirm their email before their signature counts."
+    )
+    # Shown beside the consent checkbox and stored word for word in each ConsentRecord.
+    consent_wording = models.TextField(
+        default="Keep me informed about this and other campaigns by email. "
+        "I can unsubscribe at any time."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("campaigns:petition_detail", kwargs={"slug": self.slug})
+
+
+class Signature(models.Model):
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="signatures")
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="signatures")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Null until the signer confirms by email, for petitions that require confirmation;
+    # set at signing time otherwise.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The mailing whose link brought this signature, credited from a signed link token.
+    mailing = models.ForeignKey(
+        "mailings.Mailing",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signatures",
+    )
+    # A share ref such as "whatsapp" or "mailing", for reporting.
+    source = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["petition", "supporter"], name="signature_petition_supporter_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supporter} signed {self.petition}"
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None

@@ -1,0 +1,8 @@
+"""Settings for a laptop: `make run`. Debug on, email to the local outbox in the admin."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="rally-local-development-only-not-secret")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="mailings.backends.outbox.EmailBackend")

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "Rally"
+admin.site.site_title = "Rally admin"
+admin.site.index_title = "Campaigns, supporters and mailings"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="campaigns:petition_list", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("petitions/", include("campaigns.urls")),
+    path("", include("supporters.urls")),
+]

@@ -1,0 +1,167 @@
+from django.db import models
+
+from campaigns.models import Campaign, Petition
+from supporters.models import Language, Supporter, Tag
+
+
+class Mailing(models.Model):
+    """An appeal sent to an audience of supporters: its content, audience and send state."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="mailings")
+    # The petition the appeal asks people to sign: `{{ petition_url }}` links to it.
+    petition = models.ForeignKey(
+        Petition, on_delete=models.PROTECT, null=True, blank=True, related_name="mailings"
+    )
+    name = models.CharField(max_length=200, help_text="Internal name; supporters never see it.")
+    subject = models.CharField(max_length=250)
+    preheader = models.CharField(
+        max_length=250, blank=True, help_text="The preview line inboxes show after the subject."
+    )
+    from_name = models.CharField(max_length=100)
+    from_email = models.EmailField()
+    reply_to = models.EmailField(blank=True)
+    html_body = models.TextField(help_text="HTML with merge fields such as {{ first_name }}.")
+    text_body = models.TextField(help_text="Plain-text version with the same merge fields.")
+
+    # The audience: subscribed supporters who match every condition that is set.
+    audience_include_tags = models.ManyToManyField(
+        Tag, blank=True, related_name="+", help_text="Only supporters with any of these tags."
+    )
+    audience_exclude_tags = models.ManyToManyField(
+        Tag, blank=True, related_name="+", help_text="Leave out supporters with any of these tags."
+    )
+    audience_signed_petition = models.ForeignKey(
+        Petition,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Only supporters who signed this petition.",
+    )
+    audience_not_signed_petition = models.ForeignKey(
+        Petition,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Leave out supporters who signed this petition.",
+    )
+    audience_language = models.CharField(max_length=8, choices=Language.choices, blank=True)
+    audience_country = models.CharField(
+        max_length=2, blank=True, help_text="ISO country code, e.g. GB."
+    )
+
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    # Why the mailing is in its status when the system put it there (e.g. an automatic pause).
+    status_reason = models.CharField(max_length=500, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Set once the audience is frozen into deliveries; until then the mailing cannot be done.
+    audience_snapshot_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The last time a worker claimed a batch; the sweep re-queues a send that went quiet.
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Delivery(models.Model):
+    """The ledger row for one supporter in one mailing: it is sent at most once.
+
+    The unique constraint makes a second audience snapshot harmless; the status says what
+    happened, so every supporter in the audience received the mailing or the ledger says why not.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Claimed by a worker"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (no longer subscribed)"
+        # A worker died after claiming it: the ESP may or may not have accepted the message.
+        # It is reported, never re-sent blindly.
+        UNKNOWN = "unknown", "Unknown (worker lost)"
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="deliveries")
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Which worker claimed it and until when; the sweep recovers expired leases.
+    claimed_by = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    esp_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailing", "supporter"], name="delivery_mailing_supporter_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["mailing", "status"], name="delivery_mailing_status")]
+
+    def __str__(self) -> str:
+        return f"{self.mailing} → {self.supporter}"
+
+
+class TrackingEvent(models.Model):
+    """An ESP event (delivered, bounced, opened, …) received by webhook, stored once."""
+
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    esp = models.CharField(max_length=50)
+    # The ESP's own id for the event; with `esp` it deduplicates webhook retries.
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=50, db_index=True)
+    recipient = models.EmailField(blank=True)
+    occurred_at = models.DateTimeField()
+    description = models.TextField(blank=True)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["esp", "event_id"], name="tracking_event_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.recipient}"
+
+
+class OutboxMessage(models.Model):
+    """A message "sent" by the local outbox email backend, for development without an ESP."""
+
+    to = models.CharField(max_length=1000)
+    from_email = models.CharField(max_length=300)
+    subject = models.CharField(max_length=1000)
+    headers = models.JSONField(default=dict)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.to}"

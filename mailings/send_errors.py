@@ -1,0 +1,53 @@
+"""Decide whether a failed send is worth retrying, whatever backend raised it.
+
+Like Healthchecks' `TransportError(permanent=…)`: the send queue retries transient failures
+(throttling, timeouts, 4xx SMTP replies, 5xx HTTP answers) with back-off and records permanent
+ones (a refused recipient, a 4xx HTTP answer) on the Delivery with the ESP's reason.
+"""
+
+import smtplib
+from dataclasses import dataclass
+
+from anymail.exceptions import AnymailRecipientsRefused, AnymailRequestsAPIError
+
+# HTTP answers that mean "not now": throttling, timeouts and server trouble.
+TRANSIENT_HTTP_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class SendError:
+    reason: str
+    permanent: bool
+    # Seconds the ESP asked us to wait (HTTP Retry-After), if it said.
+    retry_after: float | None = None
+
+
+def _retry_after_seconds(response) -> float | None:
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # An HTTP date: rare from ESPs; our own back-off applies.
+
+
+def classify_send_error(error: Exception) -> SendError:
+    """Return what a send exception means for the Delivery it happened to."""
+    reason = f"{type(error).__name__}: {error}"[:2000]
+    if isinstance(error, AnymailRecipientsRefused):
+        return SendError(reason, permanent=True)
+    if isinstance(error, AnymailRequestsAPIError):
+        status = getattr(error, "status_code", None)
+        if status is None or status in TRANSIENT_HTTP_STATUSES:
+            # No status at all means the connection failed or timed out.
+            return SendError(
+                reason, permanent=False, retry_after=_retry_after_seconds(error.response)
+            )
+        return SendError(reason, permanent=True)
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _message in error.recipients.values()]
+        return SendError(reason, permanent=not any(400 <= code < 500 for code in codes))
+    if isinstance(error, smtplib.SMTPResponseException):
+        return SendError(reason, permanent=not 400 <= error.smtp_code < 500)
+    if isinstance(error, (smtplib.SMTPServerDisconnected, OSError)):
+        return SendError(reason, permanent=False)
+    return SendError(reason, permanent=True)

@@ -1,0 +1,34 @@
+"""Celery tasks of the send queue: thin wrappers that take ids and call one service."""
+
+import os
+
+from celery import shared_task
+
+from mailings import services
+
+
+@shared_task(ignore_result=True)
+def mailing_snapshot_task(mailing_id: int) -> None:
+    services.mailing_snapshot_and_start(mailing_id=mailing_id)
+
+
+@shared_task(bind=True, ignore_result=True)
+def mailing_send_batch_task(self, mailing_id: int, attempt: int = 0) -> None:
+    """Send one batch, then queue the next link of this chain while work remains.
+
+    Fan-out is by chain, never one task per recipient, so the broker stays small whatever the
+    audience size; a duplicated task is harmless because claiming is atomic.
+    """
+    worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
+    outcome = services.mailing_send_batch(mailing_id=mailing_id, worker=worker, attempt=attempt)
+    if outcome.retry_after is not None:
+        mailing_send_batch_task.apply_async(
+            (mailing_id, attempt + 1), countdown=outcome.retry_after
+        )
+    elif outcome.more:
+        mailing_send_batch_task.delay(mailing_id)
+
+
+@shared_task(ignore_result=True)
+def mailing_sweep_task() -> None:
+    services.mailing_sweep()

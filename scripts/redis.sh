@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Make sure Redis answers at REDIS_URL; start (and, as root, install) a local one if it does not.
+#   scripts/redis.sh ensure      start a daemonised Redis when none answers (make test)
+#   scripts/redis.sh foreground  run one in the foreground when none answers (make run; Ctrl-C)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+url="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+port=$(.venv/bin/python -c "from urllib.parse import urlsplit; print(urlsplit('$url').port or 6379)")
+
+answering() {
+  .venv/bin/python - "$url" <<'PY' >/dev/null 2>&1
+import sys, redis
+redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
+PY
+}
+
+if answering; then
+  [ "${1:-ensure}" = foreground ] && echo "Redis already answers at $url."
+  exit 0
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing redis-server with apt-get…"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "No Redis answers at $url and redis-server is not installed." >&2
+    echo "Install it (e.g. 'sudo apt-get install redis-server') or set REDIS_URL." >&2
+    exit 1
+  fi
+fi
+# Nothing is persisted: PostgreSQL (or SQLite) holds the truth, Redis only the queue.
+args=(--bind 127.0.0.1 --port "$port" --save "" --appendonly no)
+if [ "${1:-ensure}" = foreground ]; then
+  echo "Starting a local Redis on port $port."
+  exec redis-server "${args[@]}"
+fi
+redis-server "${args[@]}" --daemonize yes --logfile "$PWD/var/redis.log" >/dev/null
+for _ in $(seq 50); do answering && exit 0; sleep 0.1; done
+echo "Redis did not start; see var/redis.log" >&2
+exit 1

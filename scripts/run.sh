@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Run Rally on a laptop: web on 127.0.0.1:8000, a Celery worker and beat, and Redis when none
+# answers. Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.local}"
+mkdir -p var
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  echo "Rally stopped."
+}
+trap stop_all INT TERM EXIT
+
+scripts/redis.sh foreground &
+pids+=($!)
+$BIN/python manage.py migrate --noinput
+$BIN/python manage.py seed_demo
+
+$BIN/python manage.py runserver --noreload 127.0.0.1:8000 &
+pids+=($!)
+$BIN/celery -A config.celery_app worker -Q transactional,bulk,tracking -c 2 --loglevel INFO &
+pids+=($!)
+$BIN/celery -A config.celery_app beat --schedule var/celerybeat-schedule --loglevel INFO &
+pids+=($!)
+
+cat <<BANNER
+
+  Rally is running.
+    Petitions:  http://127.0.0.1:8000/petitions/
+    Admin:      http://127.0.0.1:8000/admin/   login: campaigner / rally-demo
+    Outbox:     http://127.0.0.1:8000/admin/mailings/outboxmessage/  (email sent in development)
+  Press Ctrl-C to stop.
+
+BANNER
+# Stop everything as soon as any one part stops.
+wait -n

@@ -1,0 +1,94 @@
+from django.db import models
+from django.db.models.functions import Lower
+from django_countries.fields import CountryField
+
+
+class LowercaseEmailField(models.EmailField):
+    """Store and look up email addresses trimmed and lower-cased.
+
+    Normalising in `get_prep_value` covers every write path (services, admin, bulk_create) and
+    every lookup, so `filter(email="Ann@X.org")` finds `ann@x.org`. The unique constraint on
+    `Lower("email")` in Supporter.Meta enforces the same rule in the database itself.
+    """
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if isinstance(value, str):
+            return value.strip().lower()
+        return value
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", "English"
+    RUSSIAN = "ru", "Русский"
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Supporter(models.Model):
+    class Status(models.TextChoices):
+        SUBSCRIBED = "subscribed", "Subscribed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+
+    email = LowercaseEmailField(max_length=254)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    country = CountryField(blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.ENGLISH)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.SUBSCRIBED, db_index=True
+    )
+    # Where the supporter first came from: a petition slug, an import, a share link ref.
+    source = models.CharField(max_length=100, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="supporters")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="supporter_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_mailable(self) -> bool:
+        return self.status == self.Status.SUBSCRIBED
+
+
+class ConsentRecord(models.Model):
+    """Proof of consent: the exact wording a supporter agreed to, when and where."""
+
+    supporter = models.ForeignKey(
+        Supporter, on_delete=models.CASCADE, related_name="consent_records"
+    )
+    wording = models.TextField()
+    # The page the consent was given on, e.g. the petition URL.
+    source_url = models.CharField(max_length=500, blank=True)
+    # The IP with its host part zeroed (IPv4 /24, IPv6 /48): enough to spot abuse, not a person.
+    ip_truncated = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Consent of {self.supporter} at {self.created_at:%Y-%m-%d %H:%M}"

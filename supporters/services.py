@@ -1,0 +1,110 @@
+"""Writes that concern supporters: upsert, consent, unsubscribe."""
+
+import ipaddress
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import ConsentRecord, Supporter
+
+# Fields a later sign-up may fill in when they are still blank, but never overwrite: anyone can
+# type anyone's email into a form, so a known supporter's details are not theirs to change.
+FILLABLE_FIELDS = ("first_name", "last_name", "country", "postcode")
+
+
+def supporter_upsert(
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    country: str = "",
+    postcode: str = "",
+    language: str = "",
+    source: str = "",
+    subscribed: bool = True,
+) -> tuple[Supporter, bool]:
+    """Return the supporter with this email, creating them if new; and whether they were created.
+
+    `subscribed` sets the status of a new supporter only: someone who signs without agreeing to
+    emails is recorded but not mailed. An existing supporter's status is changed only by consent
+    (consent_record_create) or by leaving (supporter_unsubscribe).
+
+    Safe under concurrency: two requests creating the same email race on the database's unique
+    constraint, and the loser reads the winner's row.
+    """
+    email = email.strip().lower()
+    supporter = Supporter.objects.filter(email=email).first()
+    created = False
+    if supporter is None:
+        try:
+            with transaction.atomic():
+                supporter = Supporter.objects.create(
+                    email=email,
+                    first_name=first_name,
+                    last_name=last_name,
+                    country=country,
+                    postcode=postcode,
+                    language=language or Supporter._meta.get_field("language").default,
+                    source=source,
+                    status=(
+                        Supporter.Status.SUBSCRIBED if subscribed else Supporter.Status.UNSUBSCRIBED
+                    ),
+                )
+                created = True
+        except IntegrityError:
+            supporter = Supporter.objects.get(email=email)
+    if not created:
+        given = {
+            "first_name": first_name,
+            "last_name": last_name,
+            "country": country,
+            "postcode": postcode,
+        }
+        changed = [name for name in FILLABLE_FIELDS if given[name] and not getattr(supporter, name)]
+        for name in changed:
+            setattr(supporter, name, given[name])
+        if changed:
+            supporter.save(update_fields=[*changed, "updated_at"])
+    return supporter, created
+
+
+def truncate_ip(ip: str | None) -> str | None:
+    """Return the network part of an IP address (IPv4 /24, IPv6 /48), or None if it is invalid."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def consent_record_create(
+    *, supporter: Supporter, wording: str, source_url: str = "", ip: str | None = None
+) -> ConsentRecord:
+    """Record that a supporter agreed to `wording`, and subscribe them again if they had left."""
+    record = ConsentRecord.objects.create(
+        supporter=supporter,
+        wording=wording,
+        source_url=source_url[:500],
+        ip_truncated=truncate_ip(ip),
+    )
+    # Fresh consent from someone who unsubscribed is a new opt-in. Bounced and complained
+    # addresses stay suppressed: consent does not make a dead or hostile mailbox safe to mail.
+    Supporter.objects.filter(pk=supporter.pk, status=Supporter.Status.UNSUBSCRIBED).update(
+        status=Supporter.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
+    )
+    return record
+
+
+def supporter_unsubscribe(*, supporter_id: int) -> bool:
+    """Unsubscribe a supporter; return False if there was nobody subscribed to unsubscribe.
+
+    Deliveries not yet sent are skipped by the send queue, which checks status when it claims.
+    """
+    now = timezone.now()
+    updated = Supporter.objects.filter(pk=supporter_id, status=Supporter.Status.SUBSCRIBED).update(
+        status=Supporter.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
+    )
+    return bool(updated)

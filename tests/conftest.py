@@ -1,0 +1,33 @@
+import pytest
+
+from tests.processes import purge_test_redis, start_celery_worker
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when any test was skipped: CI must never pass on tests that did not run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
+        reporter.write_line("FAILED: tests were skipped; every test must run.", red=True)
+        session.exitstatus = 1
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db, tmp_path):
+    """Start real `celery worker` processes against the test database and test Redis.
+
+    Call it with environment overrides (EMAIL_BACKEND, ANYMAIL, …); every worker started is
+    killed when the test ends.
+    """
+    workers = []
+    # Tasks left queued by an earlier test name rows that no longer exist (or, on SQLite where
+    # ids are reused, rows that are someone else's): start from an empty broker.
+    purge_test_redis()
+
+    def start(**env):
+        worker = start_celery_worker(env=env, log_path=tmp_path / f"worker{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,74 @@
+import factory
+from django.utils import timezone
+
+from campaigns.models import Campaign, Petition, Signature
+from mailings.models import Mailing
+from supporters.models import Supporter, Tag
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+
+
+class SupporterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Supporter
+
+    email = factory.Sequence(lambda n: f"supporter{n}@example.org")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    country = "GB"
+    language = "en"
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    slug = factory.Sequence(lambda n: f"campaign-{n}")
+
+
+class PetitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Petition
+
+    campaign = factory.SubFactory(CampaignFactory)
+    slug = factory.Sequence(lambda n: f"petition-{n}")
+    title = factory.Sequence(lambda n: f"Free prisoner {n}")
+    body = "<p>Release them now.</p>"
+    target = "The authorities"
+
+
+class SignatureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Signature
+
+    petition = factory.SubFactory(PetitionFactory)
+    supporter = factory.SubFactory(SupporterFactory)
+    confirmed_at = factory.LazyFunction(timezone.now)
+
+
+class MailingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Mailing
+
+    campaign = factory.SubFactory(CampaignFactory)
+    petition = factory.SubFactory(PetitionFactory, campaign=factory.SelfAttribute("..campaign"))
+    name = factory.Sequence(lambda n: f"Appeal {n}")
+    subject = "{{ first_name|default:'Friend' }}, sign now"
+    from_name = "Rally Test"
+    from_email = "campaigns@example.org"
+    html_body = (
+        '<p>Dear {{ first_name|default:"friend" }},</p>'
+        '<p><a href="{{ petition_url }}">Sign</a></p>'
+        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
+    )
+    text_body = (
+        'Dear {{ first_name|default:"friend" }},\n\nSign: {{ petition_url }}\n\n'
+        "Unsubscribe: {{ unsubscribe_url }}\n"
+    )
