@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure Redis answers at REDIS_URL; start (and, as root, install) a local one if it does not.
 #   scripts/redis.sh ensure      start a daemonised Redis when none answers (make test)
-#   scripts/redis.sh foreground  run one in the foreground when none answers (make run; Ctrl-C)
+#   scripts/redis.sh foreground  run one in the foreground (make run, after `check`; Ctrl-C)
+#   scripts/redis.sh check       exit 0 when Redis answers, 1 when it does not
 set -euo pipefail
 cd "$(dirname "$0")/.."
 url="${REDIS_URL:-redis://127.0.0.1:6379/0}"
@@ -14,8 +15,11 @@ redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
 PY
 }
 
-if answering; then
-  [ "${1:-ensure}" = foreground ] && echo "Redis already answers at $url."
+if [ "${1:-ensure}" = check ]; then
+  answering
+  exit
+fi
+if answering && [ "${1:-ensure}" = ensure ]; then
   exit 0
 fi
 if ! command -v redis-server >/dev/null 2>&1; then

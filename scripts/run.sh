@@ -19,8 +19,12 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
-scripts/redis.sh foreground &
-pids+=($!)
+if scripts/redis.sh check; then
+  echo "Using the Redis that answers at ${REDIS_URL:-redis://127.0.0.1:6379/0}."
+else
+  scripts/redis.sh foreground &
+  pids+=($!)
+fi
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py seed_demo
 
