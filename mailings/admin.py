@@ -7,7 +7,14 @@ from campaigns.richtext import sanitize_html
 from .models import Delivery, Mailing, OutboxMessage, TrackingEvent
 from .rendering import MERGE_FIELDS, compile_merge_template
 from .selectors import mailing_delivery_counts
-from .services import MailingStateError, mailing_send
+from .services import (
+    MailingStateError,
+    mailing_cancel,
+    mailing_pause,
+    mailing_resume,
+    mailing_schedule,
+    mailing_send,
+)
 
 CONTENT_FIELDS = (
     "campaign", "petition", "name", "subject", "preheader", "from_name", "from_email",
@@ -49,7 +56,7 @@ class MailingAdmin(admin.ModelAdmin):
     list_filter = ("status", "campaign")
     search_fields = ("name", "subject")
     filter_horizontal = ("audience_include_tags", "audience_exclude_tags")
-    actions = ["send_now"]
+    actions = ["send_now", "schedule", "pause", "resume", "cancel"]
     fieldsets = (
         (None, {"fields": ("campaign", "petition", "name")}),
         (
@@ -122,6 +129,51 @@ class MailingAdmin(admin.ModelAdmin):
                 self.message_user(request, str(error), messages.ERROR)
             else:
                 self.message_user(request, f"“{mailing}” is being sent.", messages.SUCCESS)
+
+    @admin.action(description="Schedule for its scheduled time")
+    def schedule(self, request, queryset):
+        for mailing in queryset:
+            if mailing.scheduled_at is None:
+                self.message_user(
+                    request, f"Set a scheduled time on “{mailing}” first.", messages.ERROR
+                )
+                continue
+            try:
+                mailing_schedule(mailing=mailing, send_at=mailing.scheduled_at)
+            except MailingStateError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"“{mailing}” will be sent at {mailing.scheduled_at:%Y-%m-%d %H:%M %Z}.",
+                    messages.SUCCESS,
+                )
+
+    def _change_status(self, request, queryset, service, done: str, refused: str):
+        for mailing in queryset:
+            if service(mailing_id=mailing.pk):
+                self.message_user(request, f"“{mailing}” {done}.", messages.SUCCESS)
+            else:
+                status = mailing.get_status_display().lower()
+                self.message_user(request, f"“{mailing}” is {status}: {refused}.", messages.ERROR)
+
+    @admin.action(description="Pause sending")
+    def pause(self, request, queryset):
+        self._change_status(
+            request, queryset, mailing_pause, "is paused", "only a sending mailing can pause"
+        )
+
+    @admin.action(description="Resume sending")
+    def resume(self, request, queryset):
+        self._change_status(
+            request, queryset, mailing_resume, "is sending again", "only a paused one resumes"
+        )
+
+    @admin.action(description="Cancel (what is not sent yet is never sent)")
+    def cancel(self, request, queryset):
+        self._change_status(
+            request, queryset, mailing_cancel, "is cancelled", "it has finished already"
+        )
 
 
 @admin.register(Delivery)

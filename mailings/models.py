@@ -94,6 +94,7 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (no longer subscribed)"
+        CANCELLED = "cancelled", "Cancelled before sending"
         # A worker died after claiming it: the ESP may or may not have accepted the message.
         # It is reported, never re-sent blindly.
         UNKNOWN = "unknown", "Unknown (worker lost)"

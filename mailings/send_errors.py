@@ -30,9 +30,19 @@ def _retry_after_seconds(response) -> float | None:
         return None  # An HTTP date: rare from ESPs; our own back-off applies.
 
 
+def describe(error: Exception) -> str:
+    """Return the exception with what the ESP answered, for the ledger and the admin."""
+    reason = f"{type(error).__name__}: {error}"
+    response = getattr(error, "response", None)
+    answer = getattr(response, "text", "") if response is not None else ""
+    if answer and answer[:200] not in reason:
+        reason += f" (ESP answered {response.status_code}: {answer[:500]})"
+    return reason[:2000]
+
+
 def classify_send_error(error: Exception) -> SendError:
     """Return what a send exception means for the Delivery it happened to."""
-    reason = f"{type(error).__name__}: {error}"[:2000]
+    reason = describe(error)
     if isinstance(error, AnymailRecipientsRefused):
         return SendError(reason, permanent=True)
     if isinstance(error, AnymailRequestsAPIError):

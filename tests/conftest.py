@@ -11,20 +11,31 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+@pytest.fixture(autouse=True)
+def empty_test_redis():
+    """Start every test with an empty test Redis: no queued task, rate bucket or breaker count.
+
+    Tasks or counters left by an earlier test name rows that no longer exist, or, on SQLite
+    where ids are reused, rows that are some other test's.
+    """
+    purge_test_redis()
+
+
 @pytest.fixture
 def celery_worker_factory(transactional_db, tmp_path):
     """Start real `celery worker` processes against the test database and test Redis.
 
-    Call it with environment overrides (EMAIL_BACKEND, ANYMAIL, …); every worker started is
-    killed when the test ends.
+    Call it with environment overrides (EMAIL_BACKEND, ANYMAIL, …), and beat=True to run beat
+    inside the worker; every worker started is stopped when the test ends.
     """
     workers = []
-    # Tasks left queued by an earlier test name rows that no longer exist (or, on SQLite where
-    # ids are reused, rows that are someone else's): start from an empty broker.
-    purge_test_redis()
 
-    def start(**env):
-        worker = start_celery_worker(env=env, log_path=tmp_path / f"worker{len(workers)}.log")
+    def start(*, beat: bool = False, **env):
+        worker = start_celery_worker(
+            env=env,
+            log_path=tmp_path / f"worker{len(workers)}.log",
+            beat_schedule=tmp_path / f"beat{len(workers)}" if beat else None,
+        )
         workers.append(worker)
         return worker
 

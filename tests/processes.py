@@ -32,15 +32,19 @@ def purge_test_redis() -> None:
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
 
-def wait_for(condition, *, timeout: float, message: str, interval: float = 0.05):
-    """Poll `condition` until it returns something truthy; fail with `message` at the deadline."""
+def wait_for(condition, *, timeout: float, message, interval: float = 0.05):
+    """Poll `condition` until it returns something truthy; fail with `message` at the deadline.
+
+    `message` may be a callable, to describe the state at the deadline (e.g. a worker's log).
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout}s: {message}")
+            detail = message() if callable(message) else message
+            raise AssertionError(f"Timed out after {timeout}s: {detail}")
         time.sleep(interval)
 
 
@@ -71,7 +75,11 @@ _worker_count = 0
 
 
 def start_celery_worker(
-    *, env: dict[str, str], log_path: Path, concurrency: int = 2
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    concurrency: int = 2,
+    beat_schedule: Path | None = None,
 ) -> WorkerProcess:
     """Start a `celery worker` process serving every queue, wired to the test DB and Redis."""
     global _worker_count
@@ -104,6 +112,7 @@ def start_celery_worker(
             "INFO",
             "--without-gossip",
             "--without-mingle",
+            *(["--beat", "--schedule", str(beat_schedule)] if beat_schedule else []),
         ],  # fmt: skip
         cwd=ROOT,
         env=full_env,

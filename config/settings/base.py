@@ -153,6 +153,13 @@ RALLY_SEND_BATCH_SIZE = env.int("RALLY_SEND_BATCH_SIZE", default=200)
 RALLY_SEND_PARALLELISM = env.int("RALLY_SEND_PARALLELISM", default=8)
 # A claimed batch not finished within this many seconds belongs to a dead worker.
 RALLY_SEND_LEASE_SECONDS = env.int("RALLY_SEND_LEASE_SECONDS", default=300)
+# The ESP account's contract rate, messages per second shared by all workers; 0 = no limit.
+RALLY_SEND_RATE_PER_SECOND = env.float("RALLY_SEND_RATE_PER_SECOND", default=0)
+# The circuit breaker pauses a mailing when, over the window, at least MIN_ATTEMPTS sends were
+# tried and more than FAILURE_RATE of them failed (throttled, refused, or the ESP was down).
+RALLY_BREAKER_WINDOW_SECONDS = env.int("RALLY_BREAKER_WINDOW_SECONDS", default=60)
+RALLY_BREAKER_MIN_ATTEMPTS = env.int("RALLY_BREAKER_MIN_ATTEMPTS", default=50)
+RALLY_BREAKER_FAILURE_RATE = env.float("RALLY_BREAKER_FAILURE_RATE", default=0.5)
 # A sending mailing with no batch claimed for this long has its task chains queued again.
 RALLY_SEND_STALL_SECONDS = env.int("RALLY_SEND_STALL_SECONDS", default=120)
 

@@ -1,0 +1,56 @@
+"""Everything that can happen to a mailing and its deliveries: send, claim, record, finish.
+
+How a send runs (DESIGN.md, flow 3):
+1. `mailing_send` marks the mailing SENDING and queues the audience snapshot.
+2. `delivery_snapshot` freezes the audience into one PENDING Delivery per supporter.
+3. `mailing_send_batch` — run by up to RALLY_SEND_PARALLELISM task chains at once — claims a
+   batch under a lease, renders and sends it over one connection, and records every outcome.
+4. `mailing_finish_if_done` marks the mailing SENT once nothing is pending or claimed.
+5. `mailing_sweep` (beat) recovers what crashed workers and a forgetful Redis leave behind.
+
+Crash policy. A claimed Delivery whose lease expired belonged to a worker that died between
+claiming and recording. The ESP may have accepted some of its messages, and no ESP we send to
+takes an idempotency key, so re-sending could mail someone twice: such rows become UNKNOWN and
+are reported, never re-sent. Outcomes are recorded per batch, so at most one batch per dead
+worker ends up UNKNOWN.
+"""
+
+from .batches import (
+    BatchOutcome,
+    ClaimedDelivery,
+    delivery_claim_batch,
+    delivery_record_outcome,
+    mailing_send_batch,
+)
+from .control import (
+    MailingStateError,
+    mailing_cancel,
+    mailing_finish_if_done,
+    mailing_pause,
+    mailing_resume,
+    mailing_schedule,
+    mailing_send,
+    mailing_snapshot_and_start,
+    mailing_start_batches,
+)
+from .snapshot import delivery_snapshot
+from .sweep import mailing_sweep
+
+__all__ = [
+    "BatchOutcome",
+    "ClaimedDelivery",
+    "MailingStateError",
+    "delivery_claim_batch",
+    "delivery_record_outcome",
+    "delivery_snapshot",
+    "mailing_cancel",
+    "mailing_finish_if_done",
+    "mailing_pause",
+    "mailing_resume",
+    "mailing_schedule",
+    "mailing_send",
+    "mailing_send_batch",
+    "mailing_snapshot_and_start",
+    "mailing_start_batches",
+    "mailing_sweep",
+]

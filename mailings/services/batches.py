@@ -1,0 +1,274 @@
+"""Claim a batch of deliveries, send it over one connection, record every outcome."""
+
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.utils import timezone
+
+from mailings.backpressure import breaker_failure_rate, breaker_record, send_rate_limiter
+from mailings.models import Delivery, Mailing
+from mailings.rendering import CompiledMailing, build_message, compiled_mailing, merge_fields
+from mailings.send_errors import SendError, classify_send_error
+from supporters.models import Supporter
+
+from .control import mailing_finish_if_done, mailing_pause
+
+logger = logging.getLogger(__name__)
+
+# A transient failure is retried in place this many times, waiting at most INLINE_WAIT_MAX
+# seconds each time; past that the batch hands its rest back and the chain backs off.
+INLINE_RETRIES = 3
+INLINE_WAIT_MAX_SECONDS = 5.0
+# Back-off of a chain after a batch gave up: base * 2**attempt seconds, capped, full jitter.
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 300.0
+
+
+@dataclass
+class ClaimedDelivery:
+    delivery_id: int
+    supporter_id: int
+    email: str
+    first_name: str
+    last_name: str
+    country: str
+    supporter_status: str
+
+
+def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[ClaimedDelivery]:
+    """Claim up to `size` pending deliveries of a mailing for one worker, under a lease.
+
+    Concurrent workers never claim the same row: on PostgreSQL locked rows are skipped
+    (SKIP LOCKED); on SQLite the transaction holds the database's single write lock.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.PENDING)
+            .order_by("pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:size]
+        )
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Delivery.Status.CLAIMED,
+            claimed_by=worker,
+            lease_expires_at=now + timedelta(seconds=settings.RALLY_SEND_LEASE_SECONDS),
+            updated_at=now,
+        )
+        Mailing.objects.filter(pk=mailing_id).update(heartbeat_at=now)
+    rows = Delivery.objects.filter(pk__in=ids).values_list(
+        "pk",
+        "supporter_id",
+        "supporter__email",
+        "supporter__first_name",
+        "supporter__last_name",
+        "supporter__country",
+        "supporter__status",
+    )
+    return [ClaimedDelivery(*row) for row in rows]
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did, and what the task should do next."""
+
+    sent: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, ESP message id)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, reason)
+    skipped: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    # Send attempts and failed attempts, retries included: the circuit breaker's numbers.
+    attempts: int = 0
+    failed_attempts: int = 0
+    last_error: str = ""
+    # Seconds to wait before the chain's next batch, after the ESP kept failing.
+    retry_after: float | None = None
+    # Whether the mailing may have more work for this task chain.
+    more: bool = False
+
+
+def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> BatchOutcome:
+    """Claim one batch of a sending mailing, send it over one connection, record the outcome."""
+    mailing = Mailing.objects.select_related("petition").get(pk=mailing_id)
+    if mailing.status != Mailing.Status.SENDING:
+        return BatchOutcome()
+    claimed = delivery_claim_batch(
+        mailing_id=mailing_id, worker=worker, size=settings.RALLY_SEND_BATCH_SIZE
+    )
+    if not claimed:
+        mailing_finish_if_done(mailing_id=mailing_id)
+        return BatchOutcome()
+    outcome = BatchOutcome(more=True)
+    # An unsubscribe or suppression that happened after the snapshot is honoured here.
+    mailable = []
+    for row in claimed:
+        if row.supporter_status == Supporter.Status.SUBSCRIBED:
+            mailable.append(row)
+        else:
+            outcome.skipped.append(row.delivery_id)
+    try:
+        if mailable:
+            _send_rows(compiled_mailing(mailing), mailable, outcome, attempt)
+    finally:
+        # Whatever happened above, every claimed row leaves this function with its outcome.
+        delivery_record_outcome(outcome)
+    _trip_breaker_if_failing(mailing_id, outcome)
+    return outcome
+
+
+def _send_rows(
+    compiled: CompiledMailing, rows: list[ClaimedDelivery], outcome: BatchOutcome, attempt: int
+) -> None:
+    limiter = send_rate_limiter()
+    permits = 0
+    connection = get_connection()
+    _open(connection)
+    try:
+        for index, row in enumerate(rows):
+            if permits == 0:
+                permits = limiter.acquire(len(rows) - index)
+            permits -= 1
+            fields = merge_fields(
+                compiled=compiled,
+                supporter_id=row.supporter_id,
+                email=row.email,
+                first_name=row.first_name,
+                last_name=row.last_name,
+                country=row.country,
+            )
+            message = build_message(
+                compiled=compiled, fields=fields, delivery_id=row.delivery_id, connection=connection
+            )
+            message_id, failure = _send_with_retries(message, connection, outcome)
+            if failure is None:
+                outcome.sent.append((row.delivery_id, message_id))
+            elif failure.permanent:
+                outcome.failed.append((row.delivery_id, failure.reason))
+            else:
+                # Back-pressure: hand the rest back to the queue; the chain waits, then retries.
+                outcome.released.extend(r.delivery_id for r in rows[index:])
+                backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+                outcome.retry_after = max(failure.retry_after or 0.0, random.uniform(0, backoff))  # noqa: S311
+                logger.warning(
+                    "ESP keeps failing; batch handed back, retrying in %.1fs: %s",
+                    outcome.retry_after,
+                    failure.reason,
+                )
+                return
+    finally:
+        connection.close()
+
+
+def _send_with_retries(message, connection, outcome: BatchOutcome) -> tuple[str, SendError | None]:
+    """Send one message, retrying transient failures in place; return (ESP id, failure)."""
+    for retry in range(INLINE_RETRIES + 1):
+        outcome.attempts += 1
+        try:
+            accepted = message.send()
+        except Exception as error:  # noqa: BLE001 -- every backend raises its own types
+            failure = classify_send_error(error)
+        else:
+            if accepted:
+                status = getattr(message, "anymail_status", None)
+                return str((status.message_id if status else None) or ""), None
+            failure = SendError("The email backend accepted nothing.", permanent=True)
+        outcome.failed_attempts += 1
+        outcome.last_error = failure.reason
+        if failure.permanent or retry == INLINE_RETRIES:
+            return "", failure
+        # The ESP's Retry-After when it gave one, never less than a short exponential back-off.
+        wait = max(failure.retry_after or 0.0, 0.1 * 2**retry)
+        if wait > INLINE_WAIT_MAX_SECONDS:
+            return "", failure
+        # Waiting is the back-pressure itself; jitter keeps workers from retrying in lockstep.
+        time.sleep(wait * random.uniform(1.0, 1.5))  # noqa: S311
+        _reconnect(connection)
+    raise AssertionError("unreachable")
+
+
+def _open(connection) -> None:
+    """Open one connection for the whole batch (a backend would otherwise open one a message).
+
+    A failure here is not fatal: the first send tries again and classifies what it raises.
+    """
+    try:
+        connection.open()
+    except Exception as error:  # noqa: BLE001 -- each backend raises its own types
+        logger.warning("Connecting to the ESP failed: %s", error)
+
+
+def _reconnect(connection) -> None:
+    """Drop a connection that may be broken (a 421 or a reset) and open a fresh one."""
+    # Closing a broken connection may fail; it is gone either way.
+    with contextlib.suppress(Exception):
+        connection.close()
+    _open(connection)
+
+
+def _trip_breaker_if_failing(mailing_id: int, outcome: BatchOutcome) -> None:
+    """Pause the mailing when too many sends failed recently, saying why in the admin."""
+    breaker_record(
+        mailing_id=mailing_id, attempts=outcome.attempts, failures=outcome.failed_attempts
+    )
+    if not outcome.failed_attempts:
+        return
+    attempts, failure_rate = breaker_failure_rate(mailing_id=mailing_id)
+    if (
+        attempts >= settings.RALLY_BREAKER_MIN_ATTEMPTS
+        and failure_rate > settings.RALLY_BREAKER_FAILURE_RATE
+    ):
+        reason = (
+            f"Paused automatically: {failure_rate:.0%} of {attempts} send attempts failed in "
+            f"the last {settings.RALLY_BREAKER_WINDOW_SECONDS} s. Last error: "
+            f"{outcome.last_error}"
+        )
+        if mailing_pause(mailing_id=mailing_id, reason=reason):
+            logger.error("Mailing %s: %s", mailing_id, reason)
+
+
+def delivery_record_outcome(outcome: BatchOutcome) -> None:
+    """Write a batch's outcomes to the ledger in a few statements."""
+    now = timezone.now()
+    with transaction.atomic():
+        if outcome.sent:
+            Delivery.objects.bulk_update(
+                [
+                    Delivery(
+                        pk=delivery_id,
+                        status=Delivery.Status.SENT,
+                        esp_message_id=message_id,
+                        sent_at=now,
+                        updated_at=now,
+                    )
+                    for delivery_id, message_id in outcome.sent
+                ],
+                ["status", "esp_message_id", "sent_at", "updated_at"],
+                batch_size=500,
+            )
+        if outcome.failed:
+            Delivery.objects.bulk_update(
+                [
+                    Delivery(
+                        pk=delivery_id, status=Delivery.Status.FAILED, error=reason, updated_at=now
+                    )
+                    for delivery_id, reason in outcome.failed
+                ],
+                ["status", "error", "updated_at"],
+                batch_size=500,
+            )
+        if outcome.skipped:
+            Delivery.objects.filter(pk__in=outcome.skipped).update(
+                status=Delivery.Status.SKIPPED, updated_at=now
+            )
+        if outcome.released:
+            Delivery.objects.filter(pk__in=outcome.released).update(
+                status=Delivery.Status.PENDING, claimed_by="", lease_expires_at=None, updated_at=now
+            )

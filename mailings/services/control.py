@@ -1,0 +1,117 @@
+"""Mailing state changes a campaigner (or the system) asks for: send, schedule, pause, …"""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mailings import tasks
+from mailings.models import Delivery, Mailing
+
+from .snapshot import delivery_snapshot
+
+
+class MailingStateError(Exception):
+    """The mailing is not in a status that allows what was asked."""
+
+
+def mailing_send(*, mailing: Mailing) -> None:
+    """Start sending a draft or scheduled mailing now.
+
+    Safe to call twice: the conditional UPDATE lets only the first call through.
+    """
+    now = timezone.now()
+    started = Mailing.objects.filter(
+        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
+    ).update(status=Mailing.Status.SENDING, started_at=now, status_reason="", updated_at=now)
+    if not started:
+        mailing.refresh_from_db(fields=["status"])
+        raise MailingStateError(
+            f"“{mailing}” is {mailing.get_status_display().lower()}; "
+            "only a draft or scheduled mailing can be sent."
+        )
+    mailing.status = Mailing.Status.SENDING
+    tasks.mailing_snapshot_task.delay_on_commit(mailing.pk)
+
+
+def mailing_schedule(*, mailing: Mailing, send_at) -> None:
+    """Schedule a draft mailing; beat's sweep starts it when the time comes."""
+    scheduled = Mailing.objects.filter(
+        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
+    ).update(status=Mailing.Status.SCHEDULED, scheduled_at=send_at, updated_at=timezone.now())
+    if not scheduled:
+        raise MailingStateError(f"“{mailing}” has started already and cannot be scheduled.")
+
+
+def mailing_pause(*, mailing_id: int, reason: str = "") -> bool:
+    """Pause a sending mailing; batches in flight finish, no new batch starts.
+
+    Return False when it was not sending (already paused, finished or cancelled).
+    """
+    return bool(
+        Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).update(
+            status=Mailing.Status.PAUSED, status_reason=reason[:500], updated_at=timezone.now()
+        )
+    )
+
+
+def mailing_resume(*, mailing_id: int) -> bool:
+    """Resume a paused mailing where it stopped: pending deliveries only, nobody twice."""
+    resumed = Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.PAUSED).update(
+        status=Mailing.Status.SENDING, status_reason="", updated_at=timezone.now()
+    )
+    if resumed:
+        transaction.on_commit(lambda: mailing_start_batches(mailing_id=mailing_id))
+    return bool(resumed)
+
+
+def mailing_cancel(*, mailing_id: int) -> bool:
+    """Cancel a mailing that has not finished; what is still pending is never sent."""
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = Mailing.objects.filter(
+            pk=mailing_id,
+            status__in=[
+                Mailing.Status.DRAFT,
+                Mailing.Status.SCHEDULED,
+                Mailing.Status.SENDING,
+                Mailing.Status.PAUSED,
+            ],
+        ).update(status=Mailing.Status.CANCELLED, finished_at=now, updated_at=now)
+        if cancelled:
+            # The ledger says why these supporters got nothing.
+            Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.PENDING).update(
+                status=Delivery.Status.CANCELLED, updated_at=now
+            )
+    return bool(cancelled)
+
+
+def mailing_snapshot_and_start(*, mailing_id: int) -> None:
+    """Take the audience snapshot of a sending mailing, then start its batch chains."""
+    if not Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).exists():
+        return
+    pending = delivery_snapshot(mailing_id=mailing_id)
+    if pending:
+        mailing_start_batches(mailing_id=mailing_id)
+    else:
+        mailing_finish_if_done(mailing_id=mailing_id)
+
+
+def mailing_start_batches(*, mailing_id: int) -> None:
+    """Queue the batch task chains of a mailing; extra chains find nothing to claim and stop."""
+    for _ in range(settings.RALLY_SEND_PARALLELISM):
+        tasks.mailing_send_batch_task.delay(mailing_id)
+
+
+def mailing_finish_if_done(*, mailing_id: int) -> bool:
+    """Mark a sending mailing SENT when its snapshot is taken and nothing is pending or claimed."""
+    unfinished = Delivery.objects.filter(
+        mailing_id=mailing_id, status__in=[Delivery.Status.PENDING, Delivery.Status.CLAIMED]
+    )
+    if unfinished.exists():
+        return False
+    now = timezone.now()
+    return bool(
+        Mailing.objects.filter(
+            pk=mailing_id, status=Mailing.Status.SENDING, audience_snapshot_at__isnull=False
+        ).update(status=Mailing.Status.SENT, finished_at=now, updated_at=now)
+    )

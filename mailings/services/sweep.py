@@ -1,0 +1,50 @@
+"""The periodic sweep: start what is due, recover what crashed workers left behind."""
+
+import contextlib
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from mailings import tasks
+from mailings.models import Delivery, Mailing
+
+from .control import MailingStateError, mailing_finish_if_done, mailing_send, mailing_start_batches
+
+logger = logging.getLogger(__name__)
+
+
+def mailing_sweep() -> None:
+    """Start scheduled mailings; recover what dead workers and a forgetful broker left. By beat.
+
+    - Expired leases become UNKNOWN (see the crash policy above).
+    - A sending mailing with no claim for a while gets its snapshot or batch chains queued
+      again: Redis may have lost them, and PostgreSQL still knows the work.
+    """
+    now = timezone.now()
+    for mailing in Mailing.objects.filter(
+        status=Mailing.Status.SCHEDULED, scheduled_at__lte=now
+    ).only("pk", "name", "status"):
+        # Started or cancelled by someone else meanwhile: nothing to do.
+        with contextlib.suppress(MailingStateError):
+            mailing_send(mailing=mailing)
+    expired = Delivery.objects.filter(status=Delivery.Status.CLAIMED, lease_expires_at__lt=now)
+    lost = expired.update(
+        status=Delivery.Status.UNKNOWN,
+        error="The worker that claimed this message stopped before recording the ESP's answer; "
+        "it may or may not have been sent, so it is not sent again.",
+        updated_at=now,
+    )
+    if lost:
+        logger.error("Marked %s deliveries UNKNOWN after their worker was lost", lost)
+    stalled_before = now - timedelta(seconds=settings.RALLY_SEND_STALL_SECONDS)
+    for mailing_id, snapshot_at, heartbeat_at in Mailing.objects.filter(
+        status=Mailing.Status.SENDING
+    ).values_list("pk", "audience_snapshot_at", "heartbeat_at"):
+        if snapshot_at is None:
+            tasks.mailing_snapshot_task.delay(mailing_id)
+        elif not mailing_finish_if_done(mailing_id=mailing_id) and (
+            heartbeat_at is None or heartbeat_at < stalled_before
+        ):
+            mailing_start_batches(mailing_id=mailing_id)

@@ -1,0 +1,317 @@
+"""The send queue's promises, with real parts: Celery worker processes, Redis, the test database
+and a fake ESP in its own process (espfakes), reached through anymail's real Postmark backend or
+Django's SMTP backend. Each test says in its name what it holds the queue to.
+"""
+
+import json
+import time
+from urllib.parse import quote, urlsplit
+
+import pytest
+from django.test import Client
+
+from espfakes import FakePostmark, FakeSMTP
+from mailings.models import Delivery, Mailing
+from mailings.selectors import mailing_delivery_counts
+from mailings.services import mailing_pause, mailing_resume, mailing_send
+from mailings.tasks import mailing_send_batch_task
+from supporters.models import Supporter
+from supporters.tokens import read_unsubscribe_token
+from tests.factories import MailingFactory
+from tests.processes import wait_for
+
+
+def postmark_env(esp: FakePostmark, **settings) -> dict[str, str]:
+    return {
+        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+        "ANYMAIL": json.dumps(
+            {"POSTMARK_SERVER_TOKEN": esp.server_token, "POSTMARK_API_URL": esp.api_url}
+        ),
+        **{name: str(value) for name, value in settings.items()},
+    }
+
+
+def smtp_env(esp: FakeSMTP, **settings) -> dict[str, str]:
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": esp.host,
+        "EMAIL_PORT": str(esp.port),
+        **{name: str(value) for name, value in settings.items()},
+    }
+
+
+def make_audience(count: int, prefix: str = "reader") -> list[str]:
+    emails = [f"{prefix}{n}@example.org" for n in range(count)]
+    Supporter.objects.bulk_create(
+        [Supporter(email=email, first_name=f"R{n}") for n, email in enumerate(emails)]
+    )
+    return emails
+
+
+def sent_count(mailing: Mailing) -> int:
+    return Delivery.objects.filter(mailing=mailing, status=Delivery.Status.SENT).count()
+
+
+def wait_until_finished(mailing: Mailing, workers, timeout: float = 120) -> None:
+    def finished():
+        mailing.refresh_from_db()
+        return mailing.status in (Mailing.Status.SENT, Mailing.Status.PAUSED)
+
+    wait_for(
+        finished,
+        timeout=timeout,
+        message=lambda: (
+            f"mailing {mailing.status}, ledger {mailing_delivery_counts(mailing)}; last worker "
+            f"log:\n{workers[-1].log()[-4000:]}"
+        ),
+    )
+
+
+def assert_each_received_exactly_once(esp, emails: list[str]) -> None:
+    counts = esp.counts()
+    duplicates = {email: n for email, n in counts.items() if n > 1}
+    missing = set(emails) - set(counts)
+    assert not duplicates, f"{len(duplicates)} received more than one copy"
+    assert not missing, f"{len(missing)} received nothing"
+    assert set(counts) == set(emails)
+
+
+@pytest.mark.parametrize("esp_kind", ["postmark", "smtp"])
+def test_kill_9_of_a_worker_at_30_percent_loses_nothing_and_resends_nobody(
+    celery_worker_factory, esp_kind
+):
+    emails = make_audience(10_000)
+    mailing = MailingFactory()
+    fake = (
+        FakePostmark(record_bodies=False)
+        if esp_kind == "postmark"
+        else FakeSMTP(record_bodies=False)
+    )
+    with fake as esp:
+        env = (postmark_env if esp_kind == "postmark" else smtp_env)(
+            esp,
+            RALLY_SEND_BATCH_SIZE=100,
+            RALLY_SEND_LEASE_SECONDS=3,
+            RALLY_SEND_STALL_SECONDS=2,
+            RALLY_SWEEP_SECONDS=1,
+        )
+        victim = celery_worker_factory(**env)
+        mailing_send(mailing=mailing)
+        wait_for(lambda: sent_count(mailing) >= 3_000, timeout=120, message=victim.log)
+        victim.kill()
+        # The replacement runs beat too: the sweep turns the dead worker's claims UNKNOWN and
+        # restarts the chains that died with it.
+        survivor = celery_worker_factory(**env, beat=True)
+        wait_until_finished(mailing, [victim, survivor])
+
+        counts = esp.counts()
+    assert mailing.status == Mailing.Status.SENT
+    ledger = mailing_delivery_counts(mailing)
+    assert all(n == 1 for n in counts.values()), "somebody received the mailing twice"
+    # Each of the dead worker's two pool processes held at most one batch of 100.
+    assert ledger["unknown"] <= 2 * 100
+    assert ledger["sent"] + ledger["unknown"] == 10_000
+    assert ledger["pending"] == ledger["claimed"] == 0
+    # Every row marked sent was received; an unknown row may or may not have been.
+    received = set(counts)
+    sent_emails = set(
+        Delivery.objects.filter(mailing=mailing, status="sent").values_list(
+            "supporter__email", flat=True
+        )
+    )
+    assert sent_emails <= received
+    assert received <= set(emails)
+
+
+def test_pause_and_resume_ten_times_resends_nobody_and_skips_nobody(celery_worker_factory):
+    emails = make_audience(2_000)
+    mailing = MailingFactory()
+    with FakePostmark(record_bodies=False) as esp:
+        worker = celery_worker_factory(**postmark_env(esp, RALLY_SEND_BATCH_SIZE=20))
+        mailing_send(mailing=mailing)
+        for cycle in range(1, 11):
+            wait_for(
+                lambda cycle=cycle: sent_count(mailing) >= cycle * 150,
+                timeout=60,
+                message=worker.log,
+            )
+            assert mailing_pause(mailing_id=mailing.pk)
+            # Within one batch, nothing is claimed any more and nothing more arrives.
+            wait_for(
+                lambda: not Delivery.objects.filter(mailing=mailing, status="claimed").exists(),
+                timeout=30,
+                message="a batch is still claimed after pausing",
+            )
+            received_while_paused = sum(esp.counts().values())
+            assert received_while_paused == sent_count(mailing)
+            assert mailing_resume(mailing_id=mailing.pk)
+        wait_until_finished(mailing, [worker])
+        assert mailing.status == Mailing.Status.SENT
+        assert_each_received_exactly_once(esp, emails)
+
+
+def test_the_same_batch_task_enqueued_five_times_sends_nobody_twice(celery_worker_factory):
+    emails = make_audience(1_000)
+    mailing = MailingFactory()
+    with FakePostmark(record_bodies=False) as esp:
+        worker = celery_worker_factory(**postmark_env(esp, RALLY_SEND_BATCH_SIZE=50))
+        mailing_send(mailing=mailing)
+        wait_for(lambda: sent_count(mailing) > 0, timeout=60, message=worker.log)
+        for _ in range(5):
+            mailing_send_batch_task.delay(mailing.pk)
+        wait_until_finished(mailing, [worker])
+        assert_each_received_exactly_once(esp, emails)
+    assert mailing_delivery_counts(mailing)["sent"] == 1_000
+
+
+def test_an_unsubscribe_mid_send_is_honoured_for_every_message_not_yet_sent(
+    celery_worker_factory,
+):
+    emails = make_audience(600)
+    mailing = MailingFactory()
+    with FakePostmark(record_bodies=False) as esp:
+        # 100 a second keeps the send going long enough to unsubscribe people during it.
+        worker = celery_worker_factory(
+            **postmark_env(esp, RALLY_SEND_BATCH_SIZE=10, RALLY_SEND_RATE_PER_SECOND=100)
+        )
+        mailing_send(mailing=mailing)
+        wait_for(lambda: sent_count(mailing) >= 50, timeout=60, message=worker.log)
+        leaving = emails[-200:]
+        Supporter.objects.filter(email__in=leaving).update(status=Supporter.Status.UNSUBSCRIBED)
+        wait_until_finished(mailing, [worker])
+        received = set(esp.counts())
+    assert not received & set(leaving)
+    skipped = Delivery.objects.filter(mailing=mailing, status="skipped")
+    assert set(skipped.values_list("supporter__email", flat=True)) == set(leaving)
+    assert received == set(emails[:-200])
+
+
+def test_a_429_and_5xx_storm_is_back_pressure_and_everyone_is_delivered_once(
+    celery_worker_factory,
+):
+    emails = make_audience(500)
+    mailing = MailingFactory()
+    # Postmark sends no Retry-After; our own back-off paces the retries.
+    storm = {"rate_429": 0.2, "rate_500": 0.1, "retry_after": 0, "seed": 7}
+    with FakePostmark(record_bodies=False, **storm) as esp:
+        worker = celery_worker_factory(**postmark_env(esp, RALLY_SEND_BATCH_SIZE=25))
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, [worker], timeout=180)
+        stats = esp.stats()
+        assert mailing.status == Mailing.Status.SENT, mailing.status_reason
+        assert stats["errors_429"] > 30 and stats["errors_5xx"] > 15
+        assert_each_received_exactly_once(esp, emails)
+
+
+def test_retry_after_is_honoured(celery_worker_factory):
+    emails = make_audience(1)
+    mailing = MailingFactory()
+    with FakePostmark(retry_after=2) as esp:
+        worker = celery_worker_factory(**postmark_env(esp))
+        esp.fail_next(1, status=429)
+        asked_at = time.time()
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, [worker])
+        (message,) = esp.messages()
+        assert esp.stats()["errors_429"] == 1
+    assert message["recipient"] == emails[0]
+    assert message["accepted_at"] - asked_at >= 2.0
+
+
+def test_smtp_temporary_failures_are_retried_and_everyone_is_delivered_once(
+    celery_worker_factory,
+):
+    emails = make_audience(500)
+    mailing = MailingFactory()
+    with FakeSMTP(record_bodies=False, temp_fail_rate=0.15, seed=3) as esp:
+        worker = celery_worker_factory(**smtp_env(esp, RALLY_SEND_BATCH_SIZE=25))
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, [worker], timeout=180)
+        assert mailing.status == Mailing.Status.SENT, mailing.status_reason
+        assert_each_received_exactly_once(esp, emails)
+
+
+def test_an_esp_that_keeps_failing_pauses_the_mailing_and_says_why(celery_worker_factory):
+    make_audience(300)
+    mailing = MailingFactory()
+    with FakePostmark(record_bodies=False, rate_500=1.0) as esp:
+        worker = celery_worker_factory(
+            **postmark_env(esp, RALLY_SEND_BATCH_SIZE=25, RALLY_BREAKER_MIN_ATTEMPTS=20)
+        )
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, [worker], timeout=120)
+        # A batch that was under way when the breaker tripped hands its rows back too.
+        wait_for(
+            lambda: not Delivery.objects.filter(mailing=mailing, status="claimed").exists(),
+            timeout=60,
+            message=worker.log,
+        )
+    assert mailing.status == Mailing.Status.PAUSED
+    assert mailing.status_reason.startswith("Paused automatically: 100% of")
+    assert "500" in mailing.status_reason
+    # Nothing was lost: every delivery is still pending, ready for a resume.
+    assert mailing_delivery_counts(mailing)["pending"] == 300
+
+
+def test_permanent_failures_are_recorded_with_the_esps_reason(celery_worker_factory):
+    emails = make_audience(60)
+    refused = emails[:5]
+    mailing = MailingFactory()
+    with FakePostmark(reject_recipients=refused) as esp:
+        worker = celery_worker_factory(**postmark_env(esp, RALLY_SEND_BATCH_SIZE=20))
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, [worker])
+        assert set(esp.counts()) == set(emails[5:])
+    failed = Delivery.objects.filter(mailing=mailing, status="failed").select_related("supporter")
+    assert {delivery.supporter.email for delivery in failed} == set(refused)
+    for delivery in failed:
+        assert "ESP answered 422" in delivery.error and "406" in delivery.error, delivery.error
+    assert mailing.status == Mailing.Status.SENT
+
+
+def test_rate_limit_of_50_per_second_holds_within_10_percent_across_two_workers(
+    celery_worker_factory,
+):
+    make_audience(500)
+    mailing = MailingFactory()
+    with FakePostmark() as esp:
+        env = postmark_env(esp, RALLY_SEND_BATCH_SIZE=10, RALLY_SEND_RATE_PER_SECOND=50)
+        workers = [celery_worker_factory(**env), celery_worker_factory(**env)]
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, workers)
+        times = sorted(message["accepted_at"] for message in esp.messages())
+    assert len(times) == 500
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 45 <= rate <= 55, f"{rate:.1f} messages/s"
+    # Both workers took part.
+    claimed_by = set(Delivery.objects.filter(mailing=mailing).values_list("claimed_by", flat=True))
+    assert len({name.split("@")[0] for name in claimed_by}) == 2
+
+
+def test_every_message_carries_both_list_unsubscribe_headers_and_they_work(
+    celery_worker_factory,
+):
+    emails = make_audience(30)
+    mailing = MailingFactory()
+    with FakePostmark() as esp:
+        worker = celery_worker_factory(**postmark_env(esp))
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, [worker])
+        messages = esp.messages()
+    assert {message["recipient"] for message in messages} == set(emails)
+    client = Client()
+    for message in messages:
+        headers = message["headers"]
+        assert headers["List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
+        https_link, mailto_link = headers["List-Unsubscribe"][0].split(", ")
+        url = https_link.strip("<>")
+        assert url.startswith("http") and mailto_link.startswith("<mailto:")
+        token = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+        supporter = Supporter.objects.get(email=message["recipient"])
+        assert read_unsubscribe_token(token) == supporter.pk
+        assert f"subject={quote('unsubscribe ' + token)}" in mailto_link
+        assert message["metadata"]["mailing_id"] == str(mailing.pk)
+        # The one-click POST a mail client makes unsubscribes exactly this supporter.
+        assert client.post(urlsplit(url).path, {"List-Unsubscribe": "One-Click"}).status_code == 200
+        supporter.refresh_from_db()
+        assert supporter.status == Supporter.Status.UNSUBSCRIBED
