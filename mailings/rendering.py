@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django_countries import countries
 
-from campaigns.links import personal_petition_url
+from campaigns.links import make_petition_token
 from supporters.tokens import make_unsubscribe_token
 
 from .models import Mailing
@@ -95,6 +95,11 @@ class CompiledMailing:
                 f"{escape(mailing.preheader)}</div>"
             )
         self.html = compile_merge_template(preheader + mailing.html_body, html=True)
+        # URL prefixes resolved once: reverse() per message is a measurable share of the cost.
+        self.petition_url_prefix = ""
+        if self.petition_slug:
+            path = reverse("campaigns:petition_detail", kwargs={"slug": self.petition_slug})
+            self.petition_url_prefix = f"{settings.SITE_URL}{path}?t="
 
     def render(self, fields: dict[str, str]) -> RenderedMessage:
         return RenderedMessage(
@@ -119,6 +124,11 @@ def unsubscribe_url(supporter_id: int) -> str:
     return settings.SITE_URL + reverse("supporters:unsubscribe", kwargs={"token": token})
 
 
+@lru_cache(maxsize=512)
+def country_name(code: str) -> str:
+    return str(countries.name(code)) if code else ""
+
+
 def merge_fields(
     *,
     compiled: CompiledMailing,
@@ -130,16 +140,15 @@ def merge_fields(
 ) -> dict[str, str]:
     """Return the flat dict of strings a mailing's templates are rendered from."""
     petition_url = ""
-    if compiled.petition_slug:
-        petition_url = personal_petition_url(
-            slug=compiled.petition_slug, supporter_id=supporter_id, mailing_id=compiled.mailing_id
-        )
+    if compiled.petition_url_prefix:
+        token = make_petition_token(supporter_id=supporter_id, mailing_id=compiled.mailing_id)
+        petition_url = compiled.petition_url_prefix + token
     return {
         "first_name": first_name,
         "last_name": last_name,
         "full_name": f"{first_name} {last_name}".strip(),
         "email": email,
-        "country": str(countries.name(country)) if country else "",
+        "country": country_name(country),
         "petition_url": petition_url,
         "unsubscribe_url": unsubscribe_url(supporter_id),
     }

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.processes import purge_test_redis, start_celery_worker
+from tests.processes import purge_test_redis, start_test_worker
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -31,7 +31,7 @@ def celery_worker_factory(transactional_db, tmp_path):
     workers = []
 
     def start(*, beat: bool = False, **env):
-        worker = start_celery_worker(
+        worker = start_test_worker(
             env=env,
             log_path=tmp_path / f"worker{len(workers)}.log",
             beat_schedule=tmp_path / f"beat{len(workers)}" if beat else None,

@@ -1,0 +1,252 @@
+"""Benchmark the send queue end to end and print one JSON line.
+
+N synthetic supporters, a realistic mailing, a fake ESP in its own process and W real Celery
+worker processes; the ledger is checked against what the fake ESP received, then everything
+the benchmark made is removed.
+"""
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+
+from campaigns.models import Campaign, Petition
+from config.celery_app import app as celery_app
+from mailings import benchmark_content
+from mailings.models import Delivery, Mailing
+from mailings.selectors import mailing_delivery_counts
+from mailings.services import mailing_send
+from mailings.worker_processes import process_tree_memory_mb, start_celery_worker
+from supporters.models import Supporter, Tag
+
+SAMPLE_SECONDS = 0.2
+# The benchmark's own Redis database, so no other worker on this broker takes its tasks.
+BENCH_REDIS_DB = 14
+
+
+class Command(BaseCommand):
+    help = "Send a synthetic mailing through real workers and a fake ESP; print one JSON line."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--recipients", type=int, default=50_000)
+        # One worker whose pool has a process per core is the fastest setup on one machine.
+        parser.add_argument("--workers", type=int, default=1, help="celery worker processes")
+        parser.add_argument(
+            "--concurrency", type=int, default=os.cpu_count() or 2, help="pool size of each"
+        )
+        parser.add_argument("--esp", choices=["postmark", "smtp"], default="postmark")
+        parser.add_argument("--batch-size", type=int, default=settings.RALLY_SEND_BATCH_SIZE)
+        parser.add_argument("--timeout", type=float, default=3600)
+
+    def handle(self, *args, recipients, workers, concurrency, esp, batch_size, timeout, **options):
+        if recipients < 1:
+            raise CommandError("--recipients must be at least 1.")
+        from espfakes import FakePostmark, FakeSMTP  # Development dependencies.
+
+        redis_url = _with_db(settings.REDIS_URL, BENCH_REDIS_DB)
+        redis_client = redis.Redis.from_url(redis_url)
+        redis_client.flushdb()
+        # Tasks this process queues (the snapshot) go to the benchmark's broker database.
+        celery_app.conf.broker_url = redis_url
+
+        run = uuid.uuid4().hex[:8]
+        self.stderr.write(f"Creating {recipients:,} supporters (run {run})…")
+        tag, mailing = _create_audience_and_mailing(run, recipients)
+        fake = (FakePostmark if esp == "postmark" else FakeSMTP)(record_bodies=False)
+        processes = []
+        try:
+            with fake, tempfile.TemporaryDirectory() as logs:
+                env = {
+                    "REDIS_URL": redis_url,
+                    "RALLY_SEND_BATCH_SIZE": str(batch_size),
+                    "RALLY_SEND_PARALLELISM": str(max(8, workers * concurrency * 2)),
+                    **_esp_env(esp, fake),
+                }
+                for number in range(workers):
+                    processes.append(
+                        start_celery_worker(
+                            name=f"bench{number}-{run}",
+                            env=env,
+                            log_path=Path(logs) / f"worker{number}.log",
+                            concurrency=concurrency,
+                        )
+                    )
+                _wait_until_ready(redis_client, processes)
+                result = self._send_and_measure(mailing, fake, processes, redis_client, timeout)
+                counts = fake.counts()
+        finally:
+            for process in processes:
+                process.stop()
+            ledger = mailing_delivery_counts(mailing)
+            self.stderr.write("Cleaning up…")
+            _delete_run(run, tag, mailing)
+        delivered = len(counts)
+        result.update(
+            {
+                "recipients": recipients,
+                "delivered": delivered,
+                "duplicates": sum(n - 1 for n in counts.values() if n > 1),
+                "missing": recipients - delivered,
+                "ledger_sent": ledger["sent"],
+                "esp": esp,
+                "workers": workers,
+                "concurrency": concurrency,
+                "batch_size": batch_size,
+                "database": connection.vendor,
+            }
+        )
+        keys = ["recipients", "delivered", "duplicates", "missing", "seconds", "emails_per_s",
+                "snapshot_seconds", "first_message_seconds", "worker_peak_rss_mb",
+                "worker_peak_pss_mb", "redis_peak_mb", "esp", "ledger_sent", "workers",
+                "concurrency", "batch_size", "database"]  # fmt: skip
+        self.stdout.write(json.dumps({key: result[key] for key in keys}))
+
+    def _send_and_measure(self, mailing, fake, processes, redis_client, timeout) -> dict:
+        pids = [process.process.pid for process in processes]
+        peak_rss, peak_pss = process_tree_memory_mb(pids)
+        peak_redis = redis_client.info("memory")["used_memory"]
+        started = time.monotonic()
+        started_wall = time.time()
+        mailing_send(mailing=mailing)
+        first_message_at = None
+        while True:
+            rss, pss = process_tree_memory_mb(pids)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            peak_redis = max(peak_redis, redis_client.info("memory")["used_memory"])
+            if first_message_at is None and fake.stats()["accepted"]:
+                first_message_at = fake.messages(limit=1)[0]["accepted_at"]
+            status = Mailing.objects.filter(pk=mailing.pk).values_list("status", flat=True)[0]
+            if status != Mailing.Status.SENDING:
+                break
+            if time.monotonic() - started > timeout:
+                raise CommandError(
+                    f"Not finished after {timeout}s: {mailing_delivery_counts(mailing)}"
+                )
+            for process in processes:
+                if process.process.poll() is not None:
+                    raise CommandError(f"A worker died:\n{process.log()[-3000:]}")
+            time.sleep(SAMPLE_SECONDS)
+        seconds = time.monotonic() - started
+        mailing.refresh_from_db()
+        if mailing.status != Mailing.Status.SENT:
+            raise CommandError(f"The mailing ended {mailing.status}: {mailing.status_reason}")
+        snapshot_seconds = (mailing.audience_snapshot_at - mailing.started_at).total_seconds()
+        count = Delivery.objects.filter(mailing=mailing).count()
+        return {
+            "seconds": round(seconds, 2),
+            "emails_per_s": round(count / seconds, 1),
+            "snapshot_seconds": round(snapshot_seconds, 2),
+            "first_message_seconds": round((first_message_at or time.time()) - started_wall, 2),
+            "worker_peak_rss_mb": round(peak_rss, 1),
+            "worker_peak_pss_mb": round(peak_pss, 1),
+            "redis_peak_mb": round(peak_redis / 2**20, 2),
+        }
+
+
+def _with_db(url: str, db: int) -> str:
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{db}"
+
+
+def _esp_env(esp: str, fake) -> dict[str, str]:
+    if esp == "postmark":
+        return {
+            "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+            "ANYMAIL": json.dumps(fake.anymail_settings()),
+        }
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": fake.host,
+        "EMAIL_PORT": str(fake.port),
+    }
+
+
+def _wait_until_ready(redis_client, processes, timeout: float = 60) -> None:
+    """Wait until every worker has said it is ready (so start-up is not timed as sending)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(" ready." in process.log() for process in processes):
+            return
+        time.sleep(0.1)
+    raise CommandError("Workers did not start:\n" + processes[0].log()[-3000:])
+
+
+def _create_audience_and_mailing(run: str, recipients: int) -> tuple[Tag, Mailing]:
+    """Create N supporters tagged for this run, and a mailing to exactly them."""
+    tag = Tag.objects.create(name=f"bench-{run}")
+    supporter_table = Supporter._meta.db_table
+    tag_table = Supporter.tags.through._meta.db_table
+    email_pattern = f"bench-{run}-%@example.invalid"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""
+                INSERT INTO {supporter_table} (email, first_name, last_name, country, postcode,
+                    language, status, source, created_at, updated_at)
+                SELECT 'bench-' || %s || '-' || n || '@example.invalid', 'First' || n,
+                    'Last' || n, 'GB', '', 'en', 'subscribed', 'bench', now(), now()
+                FROM generate_series(1, %s) AS n
+                """,  # noqa: S608 -- table names from the models
+                [run, recipients],
+            )
+        else:
+            chunk = 10_000
+            for start in range(1, recipients + 1, chunk):
+                Supporter.objects.bulk_create(
+                    [
+                        Supporter(
+                            email=f"bench-{run}-{n}@example.invalid",
+                            first_name=f"First{n}",
+                            last_name=f"Last{n}",
+                            country="GB",
+                            source="bench",
+                        )
+                        for n in range(start, min(start + chunk, recipients + 1))
+                    ]
+                )
+        cursor.execute(
+            f"INSERT INTO {tag_table} (supporter_id, tag_id) "  # noqa: S608
+            f"SELECT id, %s FROM {supporter_table} WHERE email LIKE %s",
+            [tag.pk, email_pattern],
+        )
+    campaign = Campaign.objects.create(name=f"Benchmark {run}", slug=f"bench-{run}")
+    petition = Petition.objects.create(
+        campaign=campaign, slug=f"bench-{run}", title="Free the marchers", body="<p>Now.</p>",
+        target="The authorities",
+    )  # fmt: skip
+    mailing = Mailing.objects.create(
+        campaign=campaign,
+        petition=petition,
+        name=f"Benchmark {run}",
+        subject=benchmark_content.SUBJECT,
+        preheader="Hundreds detained for marching peacefully. Add your name.",
+        from_name="Rally Benchmark",
+        from_email="bench@example.invalid",
+        html_body=benchmark_content.HTML_BODY,
+        text_body=benchmark_content.TEXT_BODY,
+    )
+    mailing.audience_include_tags.add(tag)
+    return tag, mailing
+
+
+def _delete_run(run: str, tag: Tag, mailing: Mailing) -> None:
+    """Remove everything the run created, set-based (an ORM cascade of 1M rows is slow)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table, condition, value in (
+            (Delivery._meta.db_table, "mailing_id = %s", mailing.pk),
+            (Supporter.tags.through._meta.db_table, "tag_id = %s", tag.pk),
+            (Supporter._meta.db_table, "email LIKE %s", f"bench-{run}-%@example.invalid"),
+        ):
+            cursor.execute(f"DELETE FROM {table} WHERE {condition}", [value])  # noqa: S608
+        campaign = mailing.campaign
+        mailing.delete()
+        Petition.objects.filter(campaign=campaign).delete()
+        campaign.delete()
+        tag.delete()
