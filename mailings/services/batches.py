@@ -119,8 +119,14 @@ def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> Bat
     try:
         if mailable:
             _send_rows(compiled_mailing(mailing), mailable, outcome, attempt)
+    except Exception:
+        # A bug or an outage outside the send call itself (sends catch their own errors):
+        # the rows not yet handed to the ESP go back to the queue rather than to UNKNOWN.
+        done = {delivery_id for delivery_id, _ in outcome.sent + outcome.failed}
+        outcome.released.extend(row.delivery_id for row in mailable if row.delivery_id not in done)
+        raise
     finally:
-        # Whatever happened above, every claimed row leaves this function with its outcome.
+        # Every claimed row leaves this function with its outcome recorded.
         delivery_record_outcome(outcome)
     _trip_breaker_if_failing(mailing_id, outcome)
     return outcome

@@ -103,3 +103,24 @@ def test_sweep_marks_expired_claims_unknown_and_never_resends_them(sending_maili
     assert mailing_finish_if_done(mailing_id=sending_mailing.pk) is False  # already SENT
     sending_mailing.refresh_from_db()
     assert sending_mailing.status == Mailing.Status.SENT
+
+
+def test_an_unexpected_error_mid_batch_hands_unsent_rows_back(sending_mailing, monkeypatch):
+    from mailings.services import batches
+
+    delivery_snapshot(mailing_id=sending_mailing.pk)
+    real_build = batches.build_message
+    built = []
+
+    def build_then_break(**kwargs):
+        built.append(kwargs["delivery_id"])
+        if len(built) == 3:
+            raise RuntimeError("renderer bug")
+        return real_build(**kwargs)
+
+    monkeypatch.setattr(batches, "build_message", build_then_break)
+    with pytest.raises(RuntimeError, match="renderer bug"):
+        mailing_send_batch(mailing_id=sending_mailing.pk, worker="w")
+    counts = mailing_delivery_counts(sending_mailing)
+    assert (counts["sent"], counts["pending"], counts["claimed"]) == (2, 3, 0)
+    assert len(mail.outbox) == 2
