@@ -8,6 +8,8 @@ ones (a refused recipient, a 4xx HTTP answer) on the Delivery with the ESP's rea
 import smtplib
 from dataclasses import dataclass
 
+import requests
+import urllib3
 from anymail.exceptions import AnymailRecipientsRefused, AnymailRequestsAPIError
 
 # HTTP answers that mean "not now": throttling, timeouts and server trouble.
@@ -20,6 +22,9 @@ class SendError:
     permanent: bool
     # Seconds the ESP asked us to wait (HTTP Retry-After), if it said.
     retry_after: float | None = None
+    # The request reached the ESP but its answer was lost (a reset or timeout after sending):
+    # it may have been accepted, so it is recorded as unknown and never retried.
+    outcome_unknown: bool = False
 
 
 def _retry_after_seconds(response) -> float | None:
@@ -40,6 +45,29 @@ def describe(error: Exception) -> str:
     return reason[:2000]
 
 
+def _never_sent(error: Exception) -> bool:
+    """Tell whether a failed HTTP request certainly never reached the ESP (it failed to connect).
+
+    requests wraps urllib3's errors (ConnectionError(MaxRetryError(reason=NewConnectionError)));
+    walk the chain, a bounded number of steps, looking for a failure to connect.
+    """
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    pending: list = [error.__cause__]
+    for _ in range(20):
+        if not pending:
+            break
+        item = pending.pop()
+        if item is None:
+            continue
+        if isinstance(item, urllib3.exceptions.NewConnectionError):
+            return True
+        pending.append(getattr(item, "reason", None))
+        pending.append(item.__cause__)
+        pending.extend(arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException))
+    return False
+
+
 def classify_send_error(error: Exception) -> SendError:
     """Return what a send exception means for the Delivery it happened to."""
     reason = describe(error)
@@ -47,8 +75,9 @@ def classify_send_error(error: Exception) -> SendError:
         return SendError(reason, permanent=True)
     if isinstance(error, AnymailRequestsAPIError):
         status = getattr(error, "status_code", None)
+        if status is None and not _never_sent(error):
+            return SendError(reason, permanent=False, outcome_unknown=True)
         if status is None or status in TRANSIENT_HTTP_STATUSES:
-            # No status at all means the connection failed or timed out.
             return SendError(
                 reason, permanent=False, retry_after=_retry_after_seconds(error.response)
             )
@@ -58,6 +87,10 @@ def classify_send_error(error: Exception) -> SendError:
         return SendError(reason, permanent=not any(400 <= code < 500 for code in codes))
     if isinstance(error, smtplib.SMTPResponseException):
         return SendError(reason, permanent=not 400 <= error.smtp_code < 500)
-    if isinstance(error, (smtplib.SMTPServerDisconnected, OSError)):
+    if isinstance(error, smtplib.SMTPServerDisconnected):
+        # The server hung up without a reply code: the message may have gone through.
+        return SendError(reason, permanent=False, outcome_unknown=True)
+    if isinstance(error, OSError):
+        # Connection refused or reset while connecting: nothing was sent.
         return SendError(reason, permanent=False)
     return SendError(reason, permanent=True)

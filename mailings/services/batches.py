@@ -6,6 +6,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import requests
 from django.conf import settings
@@ -15,6 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailings.backpressure import breaker_failure_rate, breaker_record, send_rate_limiter
+from mailings.esp import batch_sender_for
+from mailings.esp.base import MessageResult
 from mailings.models import Delivery, Mailing
 from mailings.rendering import CompiledMailing, build_message, compiled_mailing, merge_fields
 from mailings.send_errors import SendError, classify_send_error
@@ -85,6 +88,7 @@ class BatchOutcome:
 
     sent: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, ESP message id)
     failed: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, reason)
+    unknown: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, reason)
     skipped: list[int] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
     # Send attempts and failed attempts, retries included: the circuit breaker's numbers.
@@ -122,7 +126,7 @@ def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> Bat
     except Exception:
         # A bug or an outage outside the send call itself (sends catch their own errors):
         # the rows not yet handed to the ESP go back to the queue rather than to UNKNOWN.
-        done = {delivery_id for delivery_id, _ in outcome.sent + outcome.failed}
+        done = {row[0] for row in outcome.sent + outcome.failed + outcome.unknown}
         outcome.released.extend(row.delivery_id for row in mailable if row.delivery_id not in done)
         raise
     finally:
@@ -139,30 +143,28 @@ def _send_rows(
     permits = 0
     connection = get_connection()
     _open(connection)
+    # Where the ESP takes many messages a request, send them so; otherwise one at a time.
+    batch_sender = batch_sender_for(connection)
+    group_size = batch_sender.max_batch if batch_sender else 1
+    send_group = batch_sender.send if batch_sender else partial(_send_one_by_one, connection)
     try:
-        for index, row in enumerate(rows):
-            if permits == 0:
-                permits = limiter.acquire(len(rows) - index)
-            permits -= 1
-            fields = merge_fields(
-                compiled=compiled,
-                supporter_id=row.supporter_id,
-                email=row.email,
-                first_name=row.first_name,
-                last_name=row.last_name,
-                country=row.country,
-            )
-            message = build_message(
-                compiled=compiled, fields=fields, delivery_id=row.delivery_id, connection=connection
-            )
-            message_id, failure = _send_with_retries(message, connection, outcome)
+        for start in range(0, len(rows), group_size):
+            group = rows[start : start + group_size]
+            while permits < len(group):
+                permits += limiter.acquire(len(rows) - start - permits)
+            permits -= len(group)
+            messages = [_build(compiled, row, connection) for row in group]
+            results, failure = _send_with_retries(send_group, messages, connection, outcome)
             if failure is None:
-                outcome.sent.append((row.delivery_id, message_id))
+                _record_results(group, results, outcome)
+            elif failure.outcome_unknown:
+                outcome.unknown.extend((row.delivery_id, failure.reason) for row in group)
+                _reconnect(connection)
             elif failure.permanent:
-                outcome.failed.append((row.delivery_id, failure.reason))
+                outcome.failed.extend((row.delivery_id, failure.reason) for row in group)
             else:
                 # Back-pressure: hand the rest back to the queue; the chain waits, then retries.
-                outcome.released.extend(r.delivery_id for r in rows[index:])
+                outcome.released.extend(row.delivery_id for row in rows[start:])
                 backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
                 outcome.retry_after = max(failure.retry_after or 0.0, random.uniform(0, backoff))  # noqa: S311
                 logger.warning(
@@ -175,27 +177,63 @@ def _send_rows(
         connection.close()
 
 
-def _send_with_retries(message, connection, outcome: BatchOutcome) -> tuple[str, SendError | None]:
-    """Send one message, retrying transient failures in place; return (ESP id, failure)."""
+def _build(compiled: CompiledMailing, row: ClaimedDelivery, connection):
+    fields = merge_fields(
+        compiled=compiled,
+        supporter_id=row.supporter_id,
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        country=row.country,
+    )
+    return build_message(
+        compiled=compiled, fields=fields, delivery_id=row.delivery_id, connection=connection
+    )
+
+
+def _record_results(
+    group: list[ClaimedDelivery], results: list[MessageResult], outcome: BatchOutcome
+) -> None:
+    for row, result in zip(group, results, strict=True):
+        if result.failure is None:
+            outcome.sent.append((row.delivery_id, result.message_id))
+            continue
+        outcome.failed_attempts += 1
+        outcome.last_error = result.failure.reason
+        if result.failure.permanent:
+            outcome.failed.append((row.delivery_id, result.failure.reason))
+        else:
+            # Refused for now inside an accepted batch: back to the queue for a later batch.
+            outcome.released.append(row.delivery_id)
+
+
+def _send_one_by_one(connection, messages) -> list[MessageResult]:
+    """Send through the Django/anymail backend, one message per call (raises on failure)."""
+    (message,) = messages
+    if not message.send():
+        return [MessageResult(failure=SendError("The backend accepted nothing.", permanent=True))]
+    status = getattr(message, "anymail_status", None)
+    return [MessageResult(message_id=str((status.message_id if status else None) or ""))]
+
+
+def _send_with_retries(
+    send_group, messages, connection, outcome: BatchOutcome
+) -> tuple[list[MessageResult], SendError | None]:
+    """Send a group of messages, retrying transient failures in place; return (results, failure)."""
     for retry in range(INLINE_RETRIES + 1):
-        outcome.attempts += 1
+        outcome.attempts += len(messages)
         try:
-            accepted = message.send()
+            return send_group(messages), None
         except Exception as error:  # noqa: BLE001 -- every backend raises its own types
             failure = classify_send_error(error)
-        else:
-            if accepted:
-                status = getattr(message, "anymail_status", None)
-                return str((status.message_id if status else None) or ""), None
-            failure = SendError("The email backend accepted nothing.", permanent=True)
-        outcome.failed_attempts += 1
+        outcome.failed_attempts += len(messages)
         outcome.last_error = failure.reason
-        if failure.permanent or retry == INLINE_RETRIES:
-            return "", failure
+        if failure.permanent or failure.outcome_unknown or retry == INLINE_RETRIES:
+            return [], failure
         # The ESP's Retry-After when it gave one, never less than a short exponential back-off.
         wait = max(failure.retry_after or 0.0, 0.1 * 2**retry)
         if wait > INLINE_WAIT_MAX_SECONDS:
-            return "", failure
+            return [], failure
         # Waiting is the back-pressure itself; jitter keeps workers from retrying in lockstep.
         time.sleep(wait * random.uniform(1.0, 1.5))  # noqa: S311
         _reconnect(connection)
@@ -256,6 +294,7 @@ def delivery_record_outcome(outcome: BatchOutcome) -> None:
     with transaction.atomic():
         _set_status_with_detail(Delivery.Status.SENT, "esp_message_id", outcome.sent, now)
         _set_status_with_detail(Delivery.Status.FAILED, "error", outcome.failed, now)
+        _set_status_with_detail(Delivery.Status.UNKNOWN, "error", outcome.unknown, now)
         if outcome.skipped:
             Delivery.objects.filter(pk__in=outcome.skipped).update(
                 status=Delivery.Status.SKIPPED, updated_at=now

@@ -67,6 +67,14 @@ def wait_until_finished(mailing: Mailing, workers, timeout: float = 120) -> None
     )
 
 
+def wait_until_no_batch_is_claimed(mailing: Mailing, worker) -> None:
+    wait_for(
+        lambda: not Delivery.objects.filter(mailing=mailing, status="claimed").exists(),
+        timeout=60,
+        message=lambda: f"a batch is still claimed; worker log:\n{worker.log()[-3000:]}",
+    )
+
+
 def assert_each_received_exactly_once(esp, emails: list[str]) -> None:
     counts = esp.counts()
     duplicates = {email: n for email, n in counts.items() if n > 1}
@@ -137,11 +145,7 @@ def test_pause_and_resume_ten_times_resends_nobody_and_skips_nobody(celery_worke
             )
             assert mailing_pause(mailing_id=mailing.pk)
             # Within one batch, nothing is claimed any more and nothing more arrives.
-            wait_for(
-                lambda: not Delivery.objects.filter(mailing=mailing, status="claimed").exists(),
-                timeout=30,
-                message="a batch is still claimed after pausing",
-            )
+            wait_until_no_batch_is_claimed(mailing, worker)
             received_while_paused = sum(esp.counts().values())
             assert received_while_paused == sent_count(mailing)
             assert mailing_resume(mailing_id=mailing.pk)
@@ -194,12 +198,13 @@ def test_a_429_and_5xx_storm_is_back_pressure_and_everyone_is_delivered_once(
     # Postmark sends no Retry-After; our own back-off paces the retries.
     storm = {"rate_429": 0.2, "rate_500": 0.1, "retry_after": 0, "seed": 7}
     with FakePostmark(record_bodies=False, **storm) as esp:
-        worker = celery_worker_factory(**postmark_env(esp, RALLY_SEND_BATCH_SIZE=25))
+        # Small batches: each is one request to Postmark's batch API, so many requests.
+        worker = celery_worker_factory(**postmark_env(esp, RALLY_SEND_BATCH_SIZE=5))
         mailing_send(mailing=mailing)
         wait_until_finished(mailing, [worker], timeout=180)
         stats = esp.stats()
         assert mailing.status == Mailing.Status.SENT, mailing.status_reason
-        assert stats["errors_429"] > 30 and stats["errors_5xx"] > 15
+        assert stats["errors_429"] >= 5 and stats["errors_5xx"] >= 2
         assert_each_received_exactly_once(esp, emails)
 
 
@@ -241,11 +246,7 @@ def test_an_esp_that_keeps_failing_pauses_the_mailing_and_says_why(celery_worker
         mailing_send(mailing=mailing)
         wait_until_finished(mailing, [worker], timeout=120)
         # A batch that was under way when the breaker tripped hands its rows back too.
-        wait_for(
-            lambda: not Delivery.objects.filter(mailing=mailing, status="claimed").exists(),
-            timeout=60,
-            message=worker.log,
-        )
+        wait_until_no_batch_is_claimed(mailing, worker)
     assert mailing.status == Mailing.Status.PAUSED
     assert mailing.status_reason.startswith("Paused automatically: 100% of")
     assert "500" in mailing.status_reason
@@ -265,7 +266,7 @@ def test_permanent_failures_are_recorded_with_the_esps_reason(celery_worker_fact
     failed = Delivery.objects.filter(mailing=mailing, status="failed").select_related("supporter")
     assert {delivery.supporter.email for delivery in failed} == set(refused)
     for delivery in failed:
-        assert "ESP answered 422" in delivery.error and "406" in delivery.error, delivery.error
+        assert "406" in delivery.error and "inactive" in delivery.error.lower(), delivery.error
     assert mailing.status == Mailing.Status.SENT
 
 
@@ -315,3 +316,20 @@ def test_every_message_carries_both_list_unsubscribe_headers_and_they_work(
         assert client.post(urlsplit(url).path, {"List-Unsubscribe": "One-Click"}).status_code == 200
         supporter.refresh_from_db()
         assert supporter.status == Supporter.Status.UNSUBSCRIBED
+
+
+def test_a_lost_reply_is_recorded_unknown_and_never_sent_twice(celery_worker_factory):
+    emails = make_audience(100)
+    mailing = MailingFactory()
+    with FakePostmark(record_bodies=False) as esp:
+        # The fake accepts one request's messages (a batch of 20), then hangs up unanswered.
+        esp.fail_next(1, status="drop_after_accept")
+        worker = celery_worker_factory(**postmark_env(esp, RALLY_SEND_BATCH_SIZE=20))
+        mailing_send(mailing=mailing)
+        wait_until_finished(mailing, [worker])
+        assert_each_received_exactly_once(esp, emails)
+    assert mailing.status == Mailing.Status.SENT
+    ledger = mailing_delivery_counts(mailing)
+    assert (ledger["sent"], ledger["unknown"]) == (80, 20)
+    for delivery in Delivery.objects.filter(mailing=mailing, status="unknown"):
+        assert "Remote end closed connection" in delivery.error
