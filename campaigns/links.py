@@ -1,14 +1,13 @@
 """Personal petition links: a signed token that says who was invited, and by which mailing.
 
-The mailing renderer (`{{ petition_url }}`) and the petition page both use this module, so a
-signature that follows a link is credited to the mailing that brought it.
+The mailing renderer makes these tokens for `{{ petition_url }}` (mailings/rendering.py);
+`read_petition_token` is for the petition page, to greet the supporter and credit their
+signature to the mailing that brought it.
 """
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core import signing
-from django.urls import reverse
 
 PETITION_LINK_SALT = "rally.campaigns.petition_link"
 _signer = signing.Signer(salt=PETITION_LINK_SALT)
@@ -34,10 +33,3 @@ def read_petition_token(token: str) -> PetitionLink | None:
     if not (supporter_id.isdigit() and mailing_id.isdigit()):
         return None
     return PetitionLink(int(supporter_id), int(mailing_id) or None)
-
-
-def personal_petition_url(*, slug: str, supporter_id: int, mailing_id: int | None) -> str:
-    """Return the absolute URL of a petition, personalised for one supporter."""
-    path = reverse("campaigns:petition_detail", kwargs={"slug": slug})
-    token = make_petition_token(supporter_id=supporter_id, mailing_id=mailing_id)
-    return f"{settings.SITE_URL}{path}?t={token}"

@@ -119,9 +119,18 @@ def compiled_mailing(mailing: Mailing) -> CompiledMailing:
     return _compiled(mailing.pk, mailing.updated_at)
 
 
+@lru_cache(maxsize=1)
+def _unsubscribe_url_parts() -> tuple[str, str]:
+    # Resolved once per process: the URL around the token never changes.
+    url = settings.SITE_URL + reverse("supporters:unsubscribe", kwargs={"token": "TOKEN"})
+    before, _, after = url.partition("TOKEN")
+    return before, after
+
+
 def unsubscribe_url(supporter_id: int) -> str:
-    token = make_unsubscribe_token(supporter_id)
-    return settings.SITE_URL + reverse("supporters:unsubscribe", kwargs={"token": token})
+    """Return the absolute one-click unsubscribe URL of a supporter."""
+    before, after = _unsubscribe_url_parts()
+    return before + make_unsubscribe_token(supporter_id) + after
 
 
 @lru_cache(maxsize=512)

@@ -68,6 +68,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'rally.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # var/ is not in git: a fresh clone must be able to create its database there.
+    (BASE_DIR / "var").mkdir(exist_ok=True)
     # WAL lets the web process read while a worker writes; IMMEDIATE takes the write lock at
     # BEGIN, so two workers claiming a batch queue up instead of failing with "database locked".
     DATABASES["default"]["OPTIONS"] = {

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 def mailing_sweep() -> None:
     """Start scheduled mailings; recover what dead workers and a forgetful broker left. By beat.
 
-    - Expired leases become UNKNOWN (see the crash policy above).
+    - Expired leases become UNKNOWN (the crash policy, in mailings/services/__init__.py).
     - A sending mailing with no claim for a while gets its snapshot or batch chains queued
       again: Redis may have lost them, and PostgreSQL still knows the work.
     """
@@ -39,11 +39,13 @@ def mailing_sweep() -> None:
     if lost:
         logger.error("Marked %s deliveries UNKNOWN after their worker was lost", lost)
     stalled_before = now - timedelta(seconds=settings.RALLY_SEND_STALL_SECONDS)
-    for mailing_id, snapshot_at, heartbeat_at in Mailing.objects.filter(
+    for mailing_id, started_at, snapshot_at, heartbeat_at in Mailing.objects.filter(
         status=Mailing.Status.SENDING
-    ).values_list("pk", "audience_snapshot_at", "heartbeat_at"):
+    ).values_list("pk", "started_at", "audience_snapshot_at", "heartbeat_at"):
         if snapshot_at is None:
-            tasks.mailing_snapshot_task.delay(mailing_id)
+            # A snapshot still under way is left alone; one started long ago was lost.
+            if started_at is None or started_at < stalled_before:
+                tasks.mailing_snapshot_task.delay(mailing_id)
         elif not mailing_finish_if_done(mailing_id=mailing_id) and (
             heartbeat_at is None or heartbeat_at < stalled_before
         ):

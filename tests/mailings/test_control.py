@@ -89,3 +89,19 @@ def test_sweep_leaves_a_live_claim_alone(sending):
     mailing_sweep()
     assert Delivery.objects.filter(status=Delivery.Status.CLAIMED).count() == 2
     assert not Delivery.objects.filter(status=Delivery.Status.UNKNOWN).exists()
+
+
+def test_sweep_requeues_a_snapshot_only_once_it_is_overdue():
+    from mailings.backpressure import redis_client
+
+    def queued_snapshots() -> int:
+        messages = redis_client().lrange("bulk", 0, -1)
+        return sum(b"mailing_snapshot_task" in message for message in messages)
+
+    mailing = MailingFactory(status=Mailing.Status.SENDING, started_at=timezone.now())
+    mailing_sweep()
+    assert queued_snapshots() == 0  # just started: its snapshot task is under way
+
+    Mailing.objects.filter(pk=mailing.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    mailing_sweep()
+    assert queued_snapshots() == 1  # Redis lost it: queued again from the database
