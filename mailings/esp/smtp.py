@@ -32,10 +32,9 @@ class SMTPSender(BatchSender):
             self.connection.open()
         smtp = self.connection.connection
         message_id = f"<{uuid.uuid4().hex}@{DNS_NAME}>"
-        recipient = _envelope_address(message.to[0], self.connection)
         smtp.sendmail(
-            _envelope_address(message.from_email, self.connection),
-            [recipient],
+            _envelope_address(message.from_email),
+            [_envelope_address(message.to[0])],
             mime_bytes(message, message_id),
         )
         return [MessageResult(message_id=message_id)]
@@ -98,9 +97,9 @@ def _address_header(address: str) -> str:
     return formataddr((name, addr), charset="utf-8") if name else addr
 
 
-def _envelope_address(address: str, connection) -> str:
+def _envelope_address(address: str) -> str:
+    """Return an address for MAIL FROM / RCPT TO; Django's sanitising only where it can matter."""
     if address.isascii() and "<" not in address:
         return address
-    return sanitize_address(
-        address, connection.encoding if hasattr(connection, "encoding") else "utf-8"
-    )
+    # Display names and international domains, as Django's SMTP backend handles them.
+    return sanitize_address(address, "utf-8")
