@@ -118,7 +118,11 @@ class Delivery(models.Model):
                 fields=["mailing", "supporter"], name="delivery_mailing_supporter_unique"
             ),
         ]
-        indexes = [models.Index(fields=["mailing", "status"], name="delivery_mailing_status")]
+        indexes = [
+            # Claiming takes the lowest pending ids of a mailing: with id in the index that is
+            # an index range scan, not a sort of every pending row (216 ms at 400k pending).
+            models.Index(fields=["mailing", "status", "id"], name="delivery_mailing_status_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.mailing} → {self.supporter}"

@@ -4,6 +4,7 @@ Django's SMTP backend. Each test says in its name what it holds the queue to.
 """
 
 import json
+import re
 import time
 from urllib.parse import quote, urlsplit
 
@@ -249,7 +250,8 @@ def test_an_esp_that_keeps_failing_pauses_the_mailing_and_says_why(celery_worker
         wait_until_no_batch_is_claimed(mailing, worker)
     assert mailing.status == Mailing.Status.PAUSED
     assert mailing.status_reason.startswith("Paused automatically: 100% of")
-    assert "500" in mailing.status_reason
+    # rate_500 answers 500 or 503 at random: the reason must quote whichever came last.
+    assert re.search(r"ESP answered 50[03]", mailing.status_reason), mailing.status_reason
     # Nothing was lost: every delivery is still pending, ready for a resume.
     assert mailing_delivery_counts(mailing)["pending"] == 300
 
