@@ -82,7 +82,6 @@ class CompiledMailing:
 
     def __init__(self, mailing: Mailing):
         self.mailing_id = mailing.pk
-        self.petition_slug = mailing.petition.slug if mailing.petition_id else ""
         self.from_email = f"{mailing.from_name} <{mailing.from_email}>"
         self.reply_to = [mailing.reply_to] if mailing.reply_to else []
         self.subject = compile_merge_template(mailing.subject, html=False)
@@ -95,10 +94,11 @@ class CompiledMailing:
                 f"{escape(mailing.preheader)}</div>"
             )
         self.html = compile_merge_template(preheader + mailing.html_body, html=True)
-        # URL prefixes resolved once: reverse() per message is a measurable share of the cost.
+        # The petition URL around the token, resolved once: reverse() per message is a
+        # measurable share of the cost. Empty when the mailing promotes no petition.
         self.petition_url_prefix = ""
-        if self.petition_slug:
-            path = reverse("campaigns:petition_detail", kwargs={"slug": self.petition_slug})
+        if mailing.petition_id:
+            path = reverse("campaigns:petition_detail", kwargs={"slug": mailing.petition.slug})
             self.petition_url_prefix = f"{settings.SITE_URL}{path}?t="
 
     def render(self, fields: dict[str, str]) -> RenderedMessage:

@@ -103,7 +103,8 @@ class BatchOutcome:
 
 def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> BatchOutcome:
     """Claim one batch of a sending mailing, send it over one connection, record the outcome."""
-    mailing = Mailing.objects.select_related("petition").get(pk=mailing_id)
+    # Status and updated_at are all a batch needs; compiled_mailing loads the petition once.
+    mailing = Mailing.objects.only("pk", "status", "updated_at").get(pk=mailing_id)
     if mailing.status != Mailing.Status.SENDING:
         return BatchOutcome()
     claimed = delivery_claim_batch(
