@@ -28,6 +28,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks print one JSON line each. Use PostgreSQL: DATABASE_URL=postgres://… make bench
+BENCH_RECIPIENTS ?= 50000
+bench: install
+	scripts/redis.sh ensure
+	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp postmark
+	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp
+
 # Re-resolve exact versions after changing pyproject.toml's dependencies.
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools

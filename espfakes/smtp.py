@@ -42,6 +42,8 @@ from espfakes.base import (
 __all__ = ["FakeSMTP", "SMTPApp"]
 
 STAGES = ("mail", "rcpt", "data")
+DROP_AFTER_ACCEPT = "drop_after_accept"
+ACCEPT = "accept"  # queued by fail_next to let transactions through before a failure
 TEMP_FAIL_TEXT = {
     421: "4.3.2 Service not available, closing transmission channel",
     450: "4.2.1 Mailbox temporarily unavailable, try again later",
@@ -229,6 +231,13 @@ class _Handler:
         app = self.app
         if app.delay:
             await asyncio.sleep(app.delay)
+        if getattr(envelope, "fake_fault", None) == [DROP_AFTER_ACCEPT, "data"]:
+            # The message is taken, then the connection dies before the client hears so.
+            app.accept(envelope)
+            app.stats["dropped"] += 1
+            app.say("fault: connection dropped after accepting the message")
+            server.transport.abort()
+            return "250 2.0.0 Ok (never heard: the connection was dropped)"
         if failure := app.failure_at("data", server, envelope):
             return failure
         return app.accept(envelope)
@@ -267,7 +276,11 @@ class SMTPApp(FakeApp):
         self.delay = self.options["latency_ms"] / 1000.0
 
     def parse_fail_next(self, args: Mapping[str, Any]) -> Any:
-        """Accept ``code`` (a 4xx reply code) and ``stage`` (mail, rcpt or data, optional)."""
+        """Accept ``code`` (4xx, ``"drop_after_accept"`` or ``"accept"``) and ``stage``."""
+        if args.get("code") == DROP_AFTER_ACCEPT:
+            return [DROP_AFTER_ACCEPT, "data"]
+        if args.get("code") == ACCEPT:
+            return [ACCEPT, None]
         code = temp_fail_code(args.get("code", 421))
         when = args.get("stage")
         return [code, None if when is None else stage(when)]
@@ -275,6 +288,8 @@ class SMTPApp(FakeApp):
     def decide_fault(self) -> list[Any] | None:
         """Decide, once per transaction, whether and where it fails."""
         fault = self.faults.take_forced()
+        if fault is not None and fault[0] == ACCEPT:
+            return None
         if fault is None and self.faults.pick([(self.options["temp_fail_rate"], True)]):
             fault = [self.options["temp_fail_code"], None]
         if fault is not None and fault[1] is None:
@@ -461,13 +476,16 @@ class FakeSMTP(FakeServerProcess):
             options["reject_recipients"] = address_list(options["reject_recipients"])
         return super().configure(**options)
 
-    def fail_next(self, n: int, code: int = 421, stage: str | None = None) -> int:
+    def fail_next(self, n: int, code: int | str = 421, stage: str | None = None) -> int:
         """Fail exactly the next ``n`` transactions with ``code``; return how many are queued.
 
         ``stage`` is ``"mail"``, ``"rcpt"`` or ``"data"`` (default: the ``temp_fail_stage``
         option). A failing transaction answers every RCPT at that stage with ``code``, so
         smtplib raises ``SMTPRecipientsRefused``; at DATA it raises ``SMTPDataError``; at MAIL
-        ``SMTPSenderRefused``. 421 also closes the connection. Calls queue up in order.
+        ``SMTPSenderRefused``. 421 also closes the connection. ``code="drop_after_accept"``
+        records the message and then drops the connection without a reply, as a server
+        that crashed just after queueing it would. ``code="accept"`` lets ``n`` transactions
+        through, to place a later failure exactly. Calls queue up in order.
         """
         return self._call("fail_next", count=n, code=code, stage=stage)
 

@@ -201,7 +201,9 @@ def _record_results(
             continue
         outcome.failed_attempts += 1
         outcome.last_error = result.failure.reason
-        if result.failure.permanent:
+        if result.failure.outcome_unknown:
+            outcome.unknown.append((row.delivery_id, result.failure.reason))
+        elif result.failure.permanent:
             outcome.failed.append((row.delivery_id, result.failure.reason))
         else:
             # Refused for now inside an accepted batch: back to the queue for a later batch.

@@ -52,5 +52,6 @@ def test_a_failing_esp_trips_the_breaker_and_the_mailing_says_why(settings):
     assert len(outcome.released) == 3
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.PAUSED
-    assert mailing.status_reason.startswith("Paused automatically: 100% of 4 send attempts")
+    # Three messages, each tried once and retried INLINE_RETRIES (3) times.
+    assert mailing.status_reason.startswith("Paused automatically: 100% of 12 send attempts")
     assert "Connection refused" in mailing.status_reason

@@ -46,3 +46,122 @@ def test_no_header_can_be_split_by_a_merge_value():
     message = appeal(first_name="Ann\r\nBcc: victim@example.org")
     parsed = email.message_from_bytes(mime_bytes(message, "<id@example.org>"))
     assert parsed["Bcc"] is None
+
+
+# The pipelined SMTP path, against a real SMTP sink in its own process ------------------------
+
+
+@pytest.fixture
+def smtp_sender(settings):
+    """Yield (sink, sender) with the sender's connection open to the sink."""
+    from django.core.mail import get_connection
+
+    from espfakes import FakeSMTP
+    from mailings.esp import batch_sender_for
+    from mailings.esp.smtp import SMTPSender
+
+    with FakeSMTP(record_bodies=False, reject_recipients=["refused3@example.org"]) as sink:
+        for name, value in sink.django_settings().items():
+            setattr(settings, name, value)
+        connection = get_connection()
+        connection.open()
+        sender = batch_sender_for(connection)
+        assert isinstance(sender, SMTPSender)
+        yield sink, sender
+        connection.close()
+
+
+def numbered_appeals(count: int, prefix: str = "reader"):
+    compiled = CompiledMailing(MailingFactory())
+    messages = []
+    for n in range(count):
+        fields = merge_fields(
+            compiled=compiled,
+            supporter_id=n,
+            email=f"{prefix}{n}@example.org",
+            first_name=f"Reader{n}",
+            last_name="Lee",
+            country="GB",
+        )
+        messages.append(build_message(compiled=compiled, fields=fields, delivery_id=n))
+    return messages
+
+
+def accepted_recipients(sink) -> list[str]:
+    return [entry["recipient"] for entry in sink.messages(limit=10_000)]
+
+
+def test_pipelined_smtp_reports_each_message_on_its_own(smtp_sender):
+    sink, sender = smtp_sender
+    messages = numbered_appeals(8, prefix="refused") + numbered_appeals(4, prefix="fine")
+
+    results = sender.send(messages)
+
+    refused = results[3].failure
+    assert (
+        refused.permanent and "550" in refused.reason and "refused3@example.org" in refused.reason
+    )
+    assert all(
+        result.failure is None and result.message_id for i, result in enumerate(results) if i != 3
+    )
+    assert sorted(accepted_recipients(sink)) == sorted(
+        message.to[0] for i, message in enumerate(messages) if i != 3
+    )
+
+
+@pytest.mark.parametrize("stage", ["mail", "rcpt", "data"])
+@pytest.mark.parametrize("code", [421, 451])
+def test_a_transient_refusal_mid_group_sends_nothing_twice_and_hands_back_the_rest(
+    smtp_sender, code, stage
+):
+    sink, sender = smtp_sender
+    messages = numbered_appeals(10)
+    sink.fail_next(1, code="accept")  # the failure lands in the middle of the group
+    sink.fail_next(1, code=code, stage=stage)
+
+    results = sender.send(messages)
+
+    refused_now = [i for i, result in enumerate(results) if result.failure]
+    assert refused_now and all(not results[i].failure.permanent for i in refused_now)
+    if code == 421:  # the server hung up: everything after it waits for a new connection
+        assert refused_now == list(range(1, 10))
+    else:
+        assert refused_now == [1]
+    assert not any(results[i].failure.outcome_unknown for i in refused_now)
+    sent = [
+        message.to[0]
+        for message, result in zip(messages, results, strict=True)
+        if not result.failure
+    ]
+    assert sorted(accepted_recipients(sink)) == sorted(sent)
+    # The rest go out on a new send (a new connection after a 421), exactly once each.
+    retry = sender.send([messages[i] for i in refused_now])
+    assert all(result.failure is None for result in retry)
+    accepted = accepted_recipients(sink)
+    assert sorted(accepted) == sorted(message.to[0] for message in messages)
+
+
+def test_a_transient_refusal_of_the_first_message_raises_so_the_group_is_retried(smtp_sender):
+    import smtplib
+
+    sink, sender = smtp_sender
+    sink.fail_next(1, code=451, stage="rcpt")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        sender.send(numbered_appeals(5))
+    assert accepted_recipients(sink) == []
+
+
+@pytest.mark.parametrize("position", [0, 4])
+def test_a_reply_lost_after_the_message_was_written_is_unknown(smtp_sender, position):
+    sink, sender = smtp_sender
+    messages = numbered_appeals(10)
+    sink.fail_next(position, code="accept")
+    sink.fail_next(1, code="drop_after_accept")
+
+    results = sender.send(messages)
+
+    lost = results[position].failure
+    assert lost.outcome_unknown and not lost.permanent
+    # Nothing after it was written; it goes back to the queue.
+    assert all(r.failure and not r.failure.outcome_unknown for r in results[position + 1 :])
+    assert sorted(accepted_recipients(sink)) == sorted(m.to[0] for m in messages[: position + 1])
