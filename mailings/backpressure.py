@@ -6,10 +6,10 @@ forgetting them is harmless: the bucket refills and the breaker's window starts 
 
 import hashlib
 import time
-from functools import lru_cache
 
-import redis
 from django.conf import settings
+
+from config.redis import redis_client
 
 # A token bucket. Redis' own clock is the only clock, so machines with skewed clocks agree.
 # Returns the tokens granted (up to the number asked) and the seconds until the next is due.
@@ -34,13 +34,6 @@ return {granted, tostring(wait)}
 
 # Attempts and failures per mailing, in buckets of BREAKER_BUCKET_SECONDS.
 BREAKER_BUCKET_SECONDS = 10
-
-
-@lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
-    # redis-py's pool notices a fork and reconnects, so one client per settings is safe under
-    # Celery's prefork pool.
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def esp_account_key() -> str:

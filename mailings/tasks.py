@@ -25,6 +25,8 @@ def mailing_send_batch_task(self, mailing_id: int, attempt: int = 0) -> None:
         mailing_send_batch_task.apply_async(
             (mailing_id, attempt + 1), countdown=outcome.retry_after
         )
+    elif outcome.wait_seconds is not None:
+        mailing_send_batch_task.apply_async((mailing_id, attempt), countdown=outcome.wait_seconds)
     elif outcome.more:
         mailing_send_batch_task.delay(mailing_id)
 

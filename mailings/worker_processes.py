@@ -54,6 +54,7 @@ def start_celery_worker(
     env: dict[str, str],
     log_path: Path,
     concurrency: int = 2,
+    pool: str = "prefork",
     beat_schedule: Path | None = None,
     settings_module: str | None = None,
 ) -> WorkerProcess:
@@ -68,7 +69,7 @@ def start_celery_worker(
     log = log_path.open("w")
     command = [
         sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
-        "-Q", "transactional,bulk,tracking", "--pool", "prefork", "-c", str(concurrency),
+        "-Q", "transactional,bulk,tracking", "--pool", pool, "-c", str(concurrency),
         "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
         *(["--beat", "--schedule", str(beat_schedule)] if beat_schedule else []),
     ]  # fmt: skip

@@ -34,6 +34,8 @@ INLINE_WAIT_MAX_SECONDS = 5.0
 # Back-off of a chain after a batch gave up: base * 2**attempt seconds, capped, full jitter.
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 300.0
+# How often a chain that caught up with a snapshot under way looks for new rows.
+SNAPSHOT_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -97,20 +99,27 @@ class BatchOutcome:
     last_error: str = ""
     # Seconds to wait before the chain's next batch, after the ESP kept failing.
     retry_after: float | None = None
+    # Seconds to wait for the snapshot to add rows, when the chain caught up with it.
+    wait_seconds: float | None = None
     # Whether the mailing may have more work for this task chain.
     more: bool = False
 
 
 def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> BatchOutcome:
     """Claim one batch of a sending mailing, send it over one connection, record the outcome."""
-    # Status and updated_at are all a batch needs; compiled_mailing loads the petition once.
-    mailing = Mailing.objects.only("pk", "status", "updated_at").get(pk=mailing_id)
+    # All a batch needs of the mailing; compiled_mailing loads the rest once per process.
+    mailing = Mailing.objects.only("pk", "status", "updated_at", "audience_snapshot_at").get(
+        pk=mailing_id
+    )
     if mailing.status != Mailing.Status.SENDING:
         return BatchOutcome()
     claimed = delivery_claim_batch(
         mailing_id=mailing_id, worker=worker, size=settings.RALLY_SEND_BATCH_SIZE
     )
     if not claimed:
+        if mailing.audience_snapshot_at is None:
+            # Sending started with the snapshot's first slice: more rows are on their way.
+            return BatchOutcome(wait_seconds=SNAPSHOT_POLL_SECONDS)
         mailing_finish_if_done(mailing_id=mailing_id)
         return BatchOutcome()
     outcome = BatchOutcome(more=True)

@@ -86,14 +86,14 @@ def mailing_cancel(*, mailing_id: int) -> bool:
 
 
 def mailing_snapshot_and_start(*, mailing_id: int) -> None:
-    """Take the audience snapshot of a sending mailing, then start its batch chains."""
+    """Take the audience snapshot of a sending mailing, sending from its first slice on."""
     if not Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).exists():
         return
-    pending = delivery_snapshot(mailing_id=mailing_id)
-    if pending:
-        mailing_start_batches(mailing_id=mailing_id)
-    else:
-        mailing_finish_if_done(mailing_id=mailing_id)
+    delivery_snapshot(
+        mailing_id=mailing_id, on_first_slice=lambda: mailing_start_batches(mailing_id=mailing_id)
+    )
+    # An empty audience, or one the chains finished before the snapshot did.
+    mailing_finish_if_done(mailing_id=mailing_id)
 
 
 def mailing_start_batches(*, mailing_id: int) -> None:

@@ -43,8 +43,10 @@ def mailing_sweep() -> None:
         status=Mailing.Status.SENDING
     ).values_list("pk", "started_at", "audience_snapshot_at", "heartbeat_at"):
         if snapshot_at is None:
-            # A snapshot still under way is left alone; one started long ago was lost.
-            if started_at is None or started_at < stalled_before:
+            # A snapshot under way touches the heartbeat after every slice; one that went
+            # quiet was lost. Taking it again inserts only what is missing.
+            last_sign_of_life = heartbeat_at or started_at
+            if last_sign_of_life is None or last_sign_of_life < stalled_before:
                 tasks.mailing_snapshot_task.delay(mailing_id)
         elif not mailing_finish_if_done(mailing_id=mailing_id) and (
             heartbeat_at is None or heartbeat_at < stalled_before

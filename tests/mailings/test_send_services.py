@@ -49,6 +49,37 @@ def test_snapshot_freezes_the_audience_once(sending_mailing):
     assert sending_mailing.audience_snapshot_at is not None
 
 
+def test_snapshot_in_slices_covers_everyone_and_sending_can_start_after_the_first(
+    sending_mailing, monkeypatch
+):
+    from mailings.services import snapshot
+
+    monkeypatch.setattr(snapshot, "FIRST_SLICE_IDS", 2)
+    monkeypatch.setattr(snapshot, "SLICE_IDS", 2)
+    for number in range(5, 12):
+        SupporterFactory(email=f"s{number}@example.org")
+    first_supporter = Supporter.objects.order_by("pk").first().pk
+    seen_at_first_slice = []
+
+    def on_first_slice():
+        seen_at_first_slice.append(sorted(Delivery.objects.values_list("supporter_id", flat=True)))
+        sending_mailing.refresh_from_db()
+        assert sending_mailing.audience_snapshot_at is None  # still under way
+
+    assert delivery_snapshot(mailing_id=sending_mailing.pk, on_first_slice=on_first_slice) == 12
+    assert seen_at_first_slice == [[first_supporter, first_supporter + 1]]
+    assert Delivery.objects.filter(mailing=sending_mailing).count() == 12
+
+
+def test_a_batch_that_catches_up_with_the_snapshot_waits_for_it(sending_mailing):
+    outcome = mailing_send_batch(mailing_id=sending_mailing.pk, worker="w")
+    assert outcome.wait_seconds and not outcome.more
+    sending_mailing.refresh_from_db()
+    assert sending_mailing.status == Mailing.Status.SENDING
+    delivery_snapshot(mailing_id=sending_mailing.pk)
+    assert mailing_send_batch(mailing_id=sending_mailing.pk, worker="w").wait_seconds is None
+
+
 def test_claims_never_overlap_and_the_batch_is_recorded(sending_mailing, settings):
     delivery_snapshot(mailing_id=sending_mailing.pk)
     first = delivery_claim_batch(mailing_id=sending_mailing.pk, worker="a", size=3)

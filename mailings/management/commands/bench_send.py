@@ -41,11 +41,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency", type=int, default=os.cpu_count() or 2, help="pool size of each"
         )
+        parser.add_argument(
+            "--pool",
+            choices=["prefork", "threads"],
+            default="prefork",
+            help="Celery pool: prefork (a process per slot) or threads (one process, less memory)",
+        )
         parser.add_argument("--esp", choices=["postmark", "smtp"], default="postmark")
         parser.add_argument("--batch-size", type=int, default=settings.RALLY_SEND_BATCH_SIZE)
         parser.add_argument("--timeout", type=float, default=3600)
 
-    def handle(self, *args, recipients, workers, concurrency, esp, batch_size, timeout, **options):
+    def handle(
+        self, *args, recipients, workers, concurrency, pool, esp, batch_size, timeout, **options
+    ):
         if recipients < 1:
             raise CommandError("--recipients must be at least 1.")
         from espfakes import FakePostmark, FakeSMTP  # Development dependencies.
@@ -76,6 +84,7 @@ class Command(BaseCommand):
                             env=env,
                             log_path=Path(logs) / f"worker{number}.log",
                             concurrency=concurrency,
+                            pool=pool,
                         )
                     )
                 _wait_until_ready(redis_client, processes)
@@ -98,6 +107,7 @@ class Command(BaseCommand):
                 "esp": esp,
                 "workers": workers,
                 "concurrency": concurrency,
+                "pool": pool,
                 "batch_size": batch_size,
                 "database": connection.vendor,
             }
@@ -105,7 +115,7 @@ class Command(BaseCommand):
         keys = ["recipients", "delivered", "duplicates", "missing", "seconds", "emails_per_s",
                 "snapshot_seconds", "first_message_seconds", "worker_peak_rss_mb",
                 "worker_peak_pss_mb", "redis_peak_mb", "esp", "ledger_sent", "workers",
-                "concurrency", "batch_size", "database"]  # fmt: skip
+                "concurrency", "pool", "batch_size", "database"]  # fmt: skip
         self.stdout.write(json.dumps({key: result[key] for key in keys}))
 
     def _send_and_measure(self, mailing, fake, processes, redis_client, timeout) -> dict:
