@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test lint format lock bench
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/.installed: requirements.lock $(wildcard locale/*/LC_MESSAGES/*.po)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python scripts/compile_messages.py
 	touch $@
 
 install: $(VENV)/.installed

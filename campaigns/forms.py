@@ -1,6 +1,11 @@
+import re
 import unicodedata
+from functools import lru_cache
 
 from django import forms
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
@@ -36,6 +41,51 @@ class NameField(forms.CharField):
         )
 
 
+SOURCE_REF = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+def clean_source_ref(value: str) -> str:
+    """Return a share ref such as "whatsapp" as given, or "" for anything else (never an error)."""
+    value = (value or "").strip().lower()
+    return value if SOURCE_REF.fullmatch(value) else ""
+
+
+@lru_cache(maxsize=8)
+def _country_options(language: str) -> list[tuple[str, str]]:
+    # Sorted by name in the page's language; built once per language and process.
+    return [(code, str(name)) for code, name in countries]
+
+
+class CountrySelect(forms.Select):
+    """A country list rendered in Python: Django's per-option templates cost ~250 renders a page."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final_attrs = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
+        selected = str(value or "")
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (code, mark_safe(" selected") if code == selected else "", label)
+                for code, label in _country_options(get_language() or "en")
+            ),
+        )
+        # Django's boolean attribute rules: True is a bare flag, False and None are left out.
+        attributes = format_html_join(
+            "",
+            ' {}="{}"',
+            ((key, val) for key, val in final_attrs.items() if val not in (True, False, None)),
+        )
+        flags = "".join(f" {key}" for key, val in final_attrs.items() if val is True)
+        return format_html(
+            '<select{}{}><option value="">{}</option>{}</select>',
+            attributes,
+            mark_safe(flags),  # noqa: S308 -- only attribute names set by our own code
+            _("Choose your country"),
+            options,
+        )
+
+
 class SignatureForm(forms.Form):
     """The sign form. `consent` is optional: a signature counts with or without it."""
 
@@ -44,7 +94,12 @@ class SignatureForm(forms.Form):
     email = forms.CharField(
         label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-    country = LazyTypedChoiceField(label=_("Country"), choices=countries, required=False)
+    country = LazyTypedChoiceField(
+        label=_("Country"),
+        choices=countries,
+        widget=CountrySelect(attrs={"autocomplete": "country"}),
+        error_messages={"required": _("Please choose your country.")},
+    )
     postcode = forms.CharField(
         label=_("Postcode"),
         max_length=20,
@@ -52,6 +107,8 @@ class SignatureForm(forms.Form):
         validators=[reject_control_characters],
     )
     consent = forms.BooleanField(required=False)
+    # The share ref of the link that brought the signer ("whatsapp", "telegram", …).
+    source = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
     # Hidden from people by CSS; bots fill every field they find.
     website = forms.CharField(required=False, label=_("Leave this empty"))
 
@@ -76,6 +133,20 @@ class SignatureForm(forms.Form):
             ) from error
         return result.normalized.lower()
 
+    def clean_source(self) -> str:
+        return clean_source_ref(self.cleaned_data["source"])
+
     @property
     def is_bot(self) -> bool:
         return bool(self.data.get("website"))
+
+
+class ResendConfirmationForm(forms.Form):
+    email = forms.CharField(
+        label=_("Your email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def clean_email(self) -> str:
+        return SignatureForm.clean_email(self)

@@ -1,4 +1,6 @@
-"""Personal petition links: a signed token that says who was invited, and by which mailing.
+"""Signed tokens in petition URLs: personal links, and double opt-in confirmation links.
+
+Personal links: a signed token that says who was invited, and by which mailing.
 
 The mailing renderer makes these tokens for `{{ petition_url }}` (mailings/rendering.py);
 `read_petition_token` is for the petition page, to greet the supporter and credit their
@@ -7,6 +9,7 @@ signature to the mailing that brought it.
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core import signing
 
 PETITION_LINK_SALT = "rally.campaigns.petition_link"
@@ -33,3 +36,24 @@ def read_petition_token(token: str) -> PetitionLink | None:
     if not (supporter_id.isdigit() and mailing_id.isdigit()):
         return None
     return PetitionLink(int(supporter_id), int(mailing_id) or None)
+
+
+CONFIRMATION_SALT = "rally.campaigns.signature_confirmation"
+
+
+def make_confirmation_token(*, signature_id: int) -> str:
+    """Return a token that confirms one signature, valid RALLY_CONFIRMATION_MAX_AGE_DAYS.
+
+    Single use comes from the confirmation itself: it only ever sets a missing timestamp.
+    """
+    return signing.TimestampSigner(salt=CONFIRMATION_SALT).sign(str(signature_id))
+
+
+def read_confirmation_token(token: str) -> int | None:
+    """Return the signature id a valid, unexpired token names; None otherwise."""
+    max_age = settings.RALLY_CONFIRMATION_MAX_AGE_DAYS * 24 * 3600
+    try:
+        value = signing.TimestampSigner(salt=CONFIRMATION_SALT).unsign(token, max_age=max_age)
+    except signing.BadSignature:  # tampered, cut short or expired (SignatureExpired)
+        return None
+    return int(value) if value.isdigit() else None

@@ -3,6 +3,8 @@ from django.urls import reverse
 
 from supporters.models import Language, Supporter
 
+from .richtext import sanitize_html
+
 
 class Campaign(models.Model):
     """A cause that petitions and mailings belong to, e.g. "Free Aleksei Navalny"."""
@@ -48,6 +50,34 @@ class Petition(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("campaigns:petition_detail", kwargs={"slug": self.slug})
+
+
+class PetitionTranslation(models.Model):
+    """A petition's text in another language, shown to readers whose page is in it."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=8, choices=Language.choices)
+    title = models.CharField(max_length=200)
+    # Sanitised HTML, like Petition.body.
+    body = models.TextField()
+    target = models.CharField(max_length=200, blank=True, help_text="Blank: the petition's own.")
+    # Stored word for word in the ConsentRecord of whoever signs in this language.
+    consent_wording = models.TextField(blank=True, help_text="Blank: the petition's own.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["petition", "language"], name="petition_translation_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.petition} ({self.language})"
+
+    def save(self, *args, **kwargs):
+        # Whatever path it came by (admin, shell, import), only sanitised HTML is stored.
+        self.body = sanitize_html(self.body)
+        super().save(*args, **kwargs)
 
 
 class Signature(models.Model):

@@ -1,11 +1,34 @@
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language
-from django.views.decorators.http import require_http_methods
+"""Public petition pages. Thin: forms validate, services write, selectors read."""
 
-from .forms import SignatureForm
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.utils.translation import get_language, gettext
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from supporters.models import Supporter
+
+from .abuse import captcha_passed, captcha_widget, client_ip, email_limit, ip_limit, rate_limit_hit
+from .counters import petition_count
+from .forms import ResendConfirmationForm, SignatureForm, clean_source_ref
+from .links import read_confirmation_token, read_petition_token
 from .models import Petition
-from .selectors import petition_list_open, petition_signature_count
-from .services import PetitionClosed, SignatureInput, signature_create
+from .selectors import petition_content, petition_goal, petition_list_open, petition_suggestion
+from .services import (
+    PetitionClosed,
+    SignatureInput,
+    signature_confirm,
+    signature_confirmation_resend,
+    signature_create,
+)
+
+SHARE_CHANNELS = ("email", "whatsapp", "telegram", "x", "facebook", "link")
 
 
 def petition_list(request):
@@ -14,43 +37,144 @@ def petition_list(request):
 
 @require_http_methods(["GET", "POST"])
 def petition_detail(request, slug: str):
-    """Show a petition; on POST, sign it and redirect to the thank-you page."""
-    petition = get_object_or_404(Petition, slug=slug)
-    form = SignatureForm(request.POST or None, consent_wording=petition.consent_wording)
+    """Show a petition; on POST, sign it and go to the thank-you page."""
+    return _petition_page(request, slug, template="campaigns/petition_detail.html", embed=False)
+
+
+@xframe_options_exempt  # made to live in an iframe on other sites
+@require_http_methods(["GET", "POST"])
+def petition_embed(request, slug: str):
+    """The petition's form alone, for an iframe; it posts to itself, on our own origin."""
+    return _petition_page(request, slug, template="campaigns/petition_embed.html", embed=True)
+
+
+def _petition_page(request, slug: str, *, template: str, embed: bool):
+    petition = get_object_or_404(Petition.objects.select_related("campaign"), slug=slug)
+    invited = _invitation(request)
+    content = petition_content(petition, get_language())
+    form = SignatureForm(
+        request.POST if request.method == "POST" and not invited else None,
+        consent_wording=content.consent_wording,
+        initial={"source": clean_source_ref(request.GET.get("source", ""))},
+    )
     status = 200
     if request.method == "POST":
         if not petition.is_open:
-            # The template says the petition is closed; nothing is stored.
-            status = 409
+            status = 409  # the page says it is closed; nothing is stored
+        elif rate_limit_hit(ip_limit(), client_ip(request)):
+            return _too_many_attempts(request, petition)
+        elif invited:
+            return _sign_as_invited(request, petition, invited, embed=embed)
         elif not form.is_valid():
             status = 400
         elif form.is_bot:
             # A bot that filled the honeypot sees the usual thank-you page and stores nothing.
-            return redirect("campaigns:petition_thanks", slug=petition.slug)
+            return _thanks_redirect(petition, embed=embed, confirm_by_email=_needs_email(petition))
+        elif rate_limit_hit(email_limit(), form.cleaned_data["email"]):
+            return _too_many_attempts(request, petition)
+        elif not captcha_passed(request):
+            form.add_error(None, _captcha_message())
+            status = 400
         else:
             try:
                 signature_create(
                     petition=petition,
-                    signer=signature_input_from_form(form),
+                    signer=signature_input_from_form(form, content.consent_wording),
                     source_url=request.build_absolute_uri(),
-                    ip=request.META.get("REMOTE_ADDR"),
+                    ip=client_ip(request),
+                    source=form.cleaned_data["source"],
                 )
             except PetitionClosed:
-                # Closed between loading the page and signing it.
-                petition.is_open = False
+                petition.is_open = False  # closed between loading the page and signing it
                 status = 409
             else:
-                # Same response for a new and a known email: nothing to enumerate.
-                return redirect("campaigns:petition_thanks", slug=petition.slug)
+                # The same answer for a new and a known email: nothing to enumerate.
+                return _thanks_redirect(
+                    petition, embed=embed, confirm_by_email=_needs_email(petition)
+                )
+    count = petition_count(petition.pk)
     context = {
         "petition": petition,
+        "content": content,
         "form": form,
-        "signature_count": petition_signature_count(petition),
+        "invited": invited,
+        "signature_count": count,
+        "goal": petition_goal(petition, count),
+        "captcha": captcha_widget(),
+        "embed": embed,
     }
-    return render(request, "campaigns/petition_detail.html", context, status=status)
+    return render(request, template, context, status=status)
 
 
-def signature_input_from_form(form: SignatureForm) -> SignatureInput:
+@dataclass(frozen=True)
+class Invitation:
+    """A personal link's supporter, the mailing that sent it, and the token to sign with."""
+
+    supporter: Supporter
+    mailing_id: int | None
+    token: str
+
+    @property
+    def masked_email(self) -> str:
+        """The email as a hint, never in full: "a•••@example.org"."""
+        local, _, domain = self.supporter.email.partition("@")
+        return f"{local[:1]}•••@{domain}"
+
+
+def _invitation(request) -> Invitation | None:
+    """Return who a personal link names, or None (no token, or a tampered one: the form)."""
+    token = request.POST.get("t") if request.method == "POST" else request.GET.get("t")
+    link = read_petition_token(token) if token else None
+    if link is None:
+        return None
+    supporter = Supporter.objects.filter(pk=link.supporter_id).first()
+    return Invitation(supporter, link.mailing_id, token) if supporter else None
+
+
+def _sign_as_invited(request, petition: Petition, invitation: Invitation, *, embed: bool):
+    """One button, no typing: the personal link is proof enough of who is signing."""
+    supporter = invitation.supporter
+    try:
+        signature_create(
+            petition=petition,
+            signer=SignatureInput(
+                email=supporter.email,
+                first_name=supporter.first_name,
+                last_name=supporter.last_name,
+                country=str(supporter.country or ""),
+                postcode=supporter.postcode,
+                language=(get_language() or "en")[:2],
+            ),
+            source_url=request.build_absolute_uri(),
+            ip=client_ip(request),
+            source="mailing" if invitation.mailing_id else "link",
+            mailing_id=invitation.mailing_id,
+            confirmed=True,  # they opened our email to get here
+        )
+    except PetitionClosed:
+        return redirect(petition.get_absolute_url())
+    return _thanks_redirect(petition, embed=embed, confirm_by_email=False)
+
+
+def _needs_email(petition: Petition) -> bool:
+    return petition.requires_confirmation
+
+
+def _thanks_redirect(petition: Petition, *, embed: bool, confirm_by_email: bool):
+    url = reverse("campaigns:petition_thanks", kwargs={"slug": petition.slug})
+    query = {key: "1" for key, on in (("embed", embed), ("confirm", confirm_by_email)) if on}
+    return redirect(f"{url}?{urlencode(query)}" if query else url)
+
+
+def _too_many_attempts(request, petition: Petition):
+    return render(request, "campaigns/too_many.html", {"petition": petition}, status=429)
+
+
+def _captcha_message() -> str:
+    return gettext("Please complete the check that you are not a robot, then sign again.")
+
+
+def signature_input_from_form(form: SignatureForm, consent_wording: str) -> SignatureInput:
     data = form.cleaned_data
     return SignatureInput(
         email=data["email"],
@@ -59,10 +183,97 @@ def signature_input_from_form(form: SignatureForm) -> SignatureInput:
         country=data["country"] or "",
         postcode=data["postcode"],
         consent=data["consent"],
+        consent_wording=consent_wording,
         language=(get_language() or "en")[:2],
     )
 
 
+@xframe_options_exempt  # the embed form lands here too
+@require_GET
 def petition_thanks(request, slug: str):
     petition = get_object_or_404(Petition, slug=slug)
-    return render(request, "campaigns/petition_thanks.html", {"petition": petition})
+    # The canonical public address, whatever Host this request came in on.
+    page_url = settings.SITE_URL + petition.get_absolute_url()
+    content = petition_content(petition, get_language())
+    context = {
+        "petition": petition,
+        "content": content,
+        "share": _share_links(page_url, content.title),
+        "share_url": f"{page_url}?source=link",
+        "suggestion": petition_suggestion(petition, get_language()),
+        "confirm_by_email": request.GET.get("confirm") == "1",
+        "embed": request.GET.get("embed") == "1",
+        "resend_form": ResendConfirmationForm(),
+    }
+    return render(request, "campaigns/petition_thanks.html", context)
+
+
+def _share_links(page_url: str, title: str) -> dict[str, str]:
+    """Return share URLs, each carrying its channel as `source` to credit the signatures."""
+
+    def ref(channel: str) -> str:
+        return f"{page_url}?source={channel}"
+
+    text = f"{title} — "
+    return {
+        "email": "mailto:?" + urlencode({"subject": title, "body": text + ref("email")}),
+        "whatsapp": "https://wa.me/?" + urlencode({"text": text + ref("whatsapp")}),
+        "telegram": "https://t.me/share/url?" + urlencode({"url": ref("telegram"), "text": title}),
+        "x": "https://x.com/intent/post?" + urlencode({"url": ref("x"), "text": title}),
+        "facebook": "https://www.facebook.com/sharer/sharer.php?"
+        + urlencode({"u": ref("facebook")}),
+    }
+
+
+@require_POST
+def petition_resend_confirmation(request, slug: str):
+    """Send the confirmation email again; the same answer whether or not the email signed."""
+    petition = get_object_or_404(Petition, slug=slug)
+    form = ResendConfirmationForm(request.POST)
+    if rate_limit_hit(ip_limit(), client_ip(request)):
+        return _too_many_attempts(request, petition)
+    if form.is_valid():
+        email = form.cleaned_data["email"]
+        if rate_limit_hit(email_limit(), email):
+            return _too_many_attempts(request, petition)
+        signature_confirmation_resend(petition=petition, email=email)
+        return render(request, "campaigns/resend_done.html", {"petition": petition})
+    context = {
+        "petition": petition,
+        "content": petition_content(petition, get_language()),
+        "resend_form": form,
+        "confirm_by_email": True,
+    }
+    return render(request, "campaigns/petition_thanks.html", context, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def petition_confirm(request, slug: str, token: str):
+    """Confirm a signature from the emailed link: GET shows a button (link scanners GET), POST
+    confirms. Clicking twice is harmless."""
+    petition = get_object_or_404(Petition, slug=slug)
+    signature_id = read_confirmation_token(token)
+    if signature_id is None:
+        return render(request, "campaigns/confirm_invalid.html", {"petition": petition}, status=400)
+    if request.method == "POST":
+        signature = signature_confirm(signature_id=signature_id)
+        if signature is None or signature.petition_id != petition.pk:
+            return render(
+                request, "campaigns/confirm_invalid.html", {"petition": petition}, status=400
+            )
+        return redirect("campaigns:petition_thanks", slug=petition.slug)
+    return render(request, "campaigns/confirm.html", {"petition": petition, "token": token})
+
+
+@require_GET
+def petition_count_json(request, slug: str):
+    """The live count and goal, for the page's thermometer and other sites' widgets."""
+    petition = get_object_or_404(Petition.objects.only("pk", "goal", "is_open"), slug=slug)
+    count = petition_count(petition.pk)
+    response = JsonResponse(
+        {"count": count, "goal": petition_goal(petition, count), "open": petition.is_open}
+    )
+    # A few seconds of caching lets a CDN or browser absorb a surge of readers.
+    patch_cache_control(response, public=True, max_age=10, stale_while_revalidate=30)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

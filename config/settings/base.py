@@ -38,6 +38,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "config.middleware.LanguageFromQueryMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -56,6 +57,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "config.context_processors.language_links",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -128,6 +131,10 @@ CELERY_TASK_ROUTES = {
     "mailings.tasks.mailing_send_batch_task": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
+    "petition-counts-reconcile": {
+        "task": "campaigns.tasks.petition_counts_reconcile_task",
+        "schedule": env.float("RALLY_COUNT_RECONCILE_SECONDS", default=60.0),
+    },
     "mailings-sweep": {
         "task": "mailings.tasks.mailing_sweep_task",
         "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
@@ -172,3 +179,20 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Petitions ---------------------------------------------------------------------------------
+# Sign attempts per client IP per minute, and sign or resend attempts per email per hour; 0 = off.
+# Many supporters can share one IP (a mobile carrier, a campus): keep the IP limit generous.
+RALLY_SIGN_LIMIT_PER_IP = env.int("RALLY_SIGN_LIMIT_PER_IP", default=30)
+RALLY_SIGN_LIMIT_PER_EMAIL = env.int("RALLY_SIGN_LIMIT_PER_EMAIL", default=10)
+# Behind a reverse proxy, the META key of the header it sets, e.g. HTTP_X_FORWARDED_FOR.
+RALLY_CLIENT_IP_HEADER = env.str("RALLY_CLIENT_IP_HEADER", default="")
+# An optional captcha on the sign form: "turnstile" or "hcaptcha" (off when empty). Its widget
+# is the one script Rally loads from another origin, so it is off by default.
+RALLY_CAPTCHA_PROVIDER = env.str("RALLY_CAPTCHA_PROVIDER", default="")
+RALLY_CAPTCHA_SITE_KEY = env.str("RALLY_CAPTCHA_SITE_KEY", default="")
+RALLY_CAPTCHA_SECRET_KEY = env.str("RALLY_CAPTCHA_SECRET_KEY", default="")
+# Override the provider's verify endpoint (tests point it at a local fake).
+RALLY_CAPTCHA_VERIFY_URL = env.str("RALLY_CAPTCHA_VERIFY_URL", default="")
+# How long a double opt-in confirmation link stays valid.
+RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)

@@ -7,3 +7,7 @@ SECRET_KEY = env.str("SECRET_KEY")
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The embed page lives in an iframe on campaigners' own sites, where our cookies are third-party.
+# The CSRF cookie must still reach us from there: SameSite=None (which browsers accept only
+# with Secure). Django's CSRF check never relied on SameSite; the token and Origin checks stand.
+CSRF_COOKIE_SAMESITE = "None" if CSRF_COOKIE_SECURE else "Lax"

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from campaigns.demo import content
-from campaigns.models import Campaign, Petition, Signature
+from campaigns.models import Campaign, Petition, PetitionTranslation, Signature
 from campaigns.richtext import sanitize_html
 from mailings.models import Mailing
 from supporters.models import Supporter, Tag
@@ -52,6 +52,11 @@ class Command(BaseCommand):
                 },
             )
             petitions.append(petition)
+        PetitionTranslation.objects.get_or_create(
+            petition=petitions[0],
+            language=content.NAVALNY_PETITION_RU["language"],
+            defaults=content.NAVALNY_PETITION_RU,
+        )
         return petitions[0], petitions[1]
 
     def seed_supporters(self) -> list[Supporter]:
