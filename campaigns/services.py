@@ -1,6 +1,5 @@
 """Writes that concern petitions: signing, and confirming a signature by email."""
 
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,8 +15,6 @@ from supporters.services import consent_record_create, supporter_upsert
 from .counters import petition_count_add
 from .links import make_confirmation_token
 from .models import Petition, Signature
-
-logger = logging.getLogger(__name__)
 
 
 class PetitionClosed(ValidationError):
@@ -87,7 +84,11 @@ def signature_create(
                     source=source,
                 )
         except IntegrityError:
-            return Signature.objects.get(petition=petition, supporter=supporter), False
+            existing = Signature.objects.get(petition=petition, supporter=supporter)
+            if confirmed and existing.confirmed_at is None:
+                # Signed before without confirming; a personal link proves the address now.
+                signature_confirm(signature_id=existing.pk)
+            return existing, False
         if needs_confirmation:
             signature_confirmation_send(signature=signature)
         else:

@@ -418,3 +418,16 @@ def test_twenty_concurrent_identical_signatures_make_one(live_server, settings):
 
 def _without_csrf(html: str) -> str:
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
+def test_a_personal_link_confirms_an_earlier_unconfirmed_signature(
+    client, django_capture_on_commit_callbacks
+):
+    petition = PetitionFactory(requires_confirmation=True)
+    supporter = SupporterFactory(first_name="Olga")
+    SignatureFactory(petition=petition, supporter=supporter, confirmed_at=None)
+    token = make_petition_token(supporter_id=supporter.pk, mailing_id=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/petitions/{petition.slug}/?t={token}", {"t": token})
+    assert Signature.objects.get().confirmed_at is not None
+    assert client.get(f"/petitions/{petition.slug}/count.json").json()["count"] == 1
