@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from config.db import insert_unless_exists
 from supporters.services import consent_record_create, supporter_upsert
 
 from .counters import petition_count_add
@@ -55,7 +56,7 @@ def signature_create(
     if not petition.is_open:
         raise PetitionClosed("This petition is closed and no longer takes signatures.")
     with transaction.atomic():
-        supporter, _ = supporter_upsert(
+        supporter, created = supporter_upsert(
             email=signer.email,
             first_name=signer.first_name,
             last_name=signer.last_name,
@@ -71,24 +72,36 @@ def signature_create(
                 wording=signer.consent_wording or petition.consent_wording,
                 source_url=source_url,
                 ip=ip,
+                resubscribe=not created,  # a new supporter with consent starts subscribed
             )
         needs_confirmation = petition.requires_confirmation and not confirmed
-        confirmed_at = None if needs_confirmation else timezone.now()
-        try:
-            with transaction.atomic():
-                signature = Signature.objects.create(
-                    petition=petition,
-                    supporter=supporter,
-                    confirmed_at=confirmed_at,
-                    mailing_id=mailing_id,
-                    source=source,
-                )
-        except IntegrityError:
+        now = timezone.now()
+        values = {
+            "petition": petition.pk,
+            "supporter": supporter.pk,
+            "created_at": now,
+            "confirmed_at": None if needs_confirmation else now,
+            "mailing": mailing_id,
+            "source": source,
+        }
+        # The unique (petition, supporter) constraint decides, even between concurrent requests.
+        signature_id = insert_unless_exists(Signature, **values)
+        if signature_id is None:
             existing = Signature.objects.get(petition=petition, supporter=supporter)
             if confirmed and existing.confirmed_at is None:
                 # Signed before without confirming; a personal link proves the address now.
                 signature_confirm(signature_id=existing.pk)
             return existing, False
+        signature = Signature(
+            pk=signature_id,
+            petition=petition,
+            supporter=supporter,
+            created_at=now,
+            confirmed_at=values["confirmed_at"],
+            mailing_id=mailing_id,
+            source=source,
+        )
+        signature._state.adding = False
         if needs_confirmation:
             signature_confirmation_send(signature=signature)
         else:

@@ -2,8 +2,9 @@
 
 import ipaddress
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from config.db import insert_unless_exists
 
 from .models import ConsentRecord, Supporter
 
@@ -30,29 +31,30 @@ def supporter_upsert(
     (consent_record_create) or by leaving (supporter_unsubscribe).
 
     Safe under concurrency: two requests creating the same email race on the database's unique
-    constraint, and the loser reads the winner's row.
+    constraint, and the loser reads the winner's row. New supporters cost one statement: in a
+    surge most signers are new, so the insert comes first.
     """
     email = email.strip().lower()
-    supporter = Supporter.objects.filter(email=email).first()
+    now = timezone.now()
+    values = {
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "country": country,
+        "postcode": postcode,
+        "language": language or Supporter._meta.get_field("language").default,
+        "source": source,
+        "status": Supporter.Status.SUBSCRIBED if subscribed else Supporter.Status.UNSUBSCRIBED,
+        "created_at": now,
+        "updated_at": now,
+    }
+    supporter_id = insert_unless_exists(Supporter, **values)
+    if supporter_id is not None:
+        supporter = Supporter(pk=supporter_id, **values)
+        supporter._state.adding = False
+        return supporter, True
+    supporter = Supporter.objects.get(email=email)
     created = False
-    if supporter is None:
-        try:
-            with transaction.atomic():
-                supporter = Supporter.objects.create(
-                    email=email,
-                    first_name=first_name,
-                    last_name=last_name,
-                    country=country,
-                    postcode=postcode,
-                    language=language or Supporter._meta.get_field("language").default,
-                    source=source,
-                    status=(
-                        Supporter.Status.SUBSCRIBED if subscribed else Supporter.Status.UNSUBSCRIBED
-                    ),
-                )
-                created = True
-        except IntegrityError:
-            supporter = Supporter.objects.get(email=email)
     if not created:
         given = {
             "first_name": first_name,
@@ -81,15 +83,25 @@ def truncate_ip(ip: str | None) -> str | None:
 
 
 def consent_record_create(
-    *, supporter: Supporter, wording: str, source_url: str = "", ip: str | None = None
+    *,
+    supporter: Supporter,
+    wording: str,
+    source_url: str = "",
+    ip: str | None = None,
+    resubscribe: bool = True,
 ) -> ConsentRecord:
-    """Record that a supporter agreed to `wording`, and subscribe them again if they had left."""
+    """Record that a supporter agreed to `wording`, and subscribe them again if they had left.
+
+    `resubscribe=False` skips that step for a supporter just created subscribed.
+    """
     record = ConsentRecord.objects.create(
         supporter=supporter,
         wording=wording,
         source_url=source_url[:500],
         ip_truncated=truncate_ip(ip),
     )
+    if not resubscribe:
+        return record
     # Fresh consent from someone who unsubscribed is a new opt-in. Bounced and complained
     # addresses stay suppressed: consent does not make a dead or hostile mailbox safe to mail.
     Supporter.objects.filter(pk=supporter.pk, status=Supporter.Status.UNSUBSCRIBED).update(
