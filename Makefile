@@ -35,6 +35,8 @@ bench: install
 	scripts/redis.sh ensure
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp postmark
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp
+	$(BIN)/python manage.py bench_sign --requests 20000 --concurrency 50
+	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --returning 0.5
 
 # Re-resolve exact versions after changing pyproject.toml's dependencies.
 lock: install

@@ -16,9 +16,7 @@ def insert_unless_exists(model, **values) -> int | None:
     fields = [meta.get_field(name) for name in values]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    params = [
-        field.get_db_prep_save(values[field.name], connection=connection) for field in fields
-    ]
+    params = [field.get_db_prep_save(values[field.name], connection=connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608

@@ -59,7 +59,14 @@ class Supporter(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="supporter_email_ci_unique"),
+            # Emails are stored lower-case (LowercaseEmailField), and the database holds every
+            # row to it; so a plain unique index is case-insensitive uniqueness, and it serves
+            # every `email=` lookup. (A unique index on Lower("email") did the first but not
+            # the second: each returning signer cost a scan of the whole table.)
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="supporter_email_lowercase"
+            ),
+            models.UniqueConstraint(fields=["email"], name="supporter_email_unique"),
         ]
 
     def __str__(self) -> str:

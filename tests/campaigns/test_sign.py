@@ -88,7 +88,7 @@ BAD_INPUT = [
     ("last_name", "<script>alert(1)</script>", "not allowed"),
     ("last_name", "Lee\ufffd", "line breaks"),
     ("postcode", "N1\n9GU", "line breaks"),
-    ("country", "XX", "Select a valid choice"),
+    ("country", "XX", "Please choose your country from the list"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""The sign benchmark (`manage.py bench_sign`): a gunicorn server and wrk with sign.lua."""

@@ -1,0 +1,132 @@
+"""The benchmark's web server, started as a deployment runs it, and a browser's first visit."""
+
+import html.parser
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from mailings.worker_processes import current_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class GunicornServer:
+    """gunicorn on a free local port with the production settings, as a deployment runs it."""
+
+    def __init__(self, *, worker_class: str, workers: int, threads: int, redis_url, log_path):
+        self.worker_class = worker_class
+        self.workers = workers
+        self.threads = threads
+        self.redis_url = redis_url
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> str:
+        """Start gunicorn and return its base URL once it serves the petition list."""
+        # The socket is bound here and handed over (fd://), so no other process can take the
+        # port between choosing it and gunicorn binding it.
+        listener = socket.create_server(("127.0.0.1", 0), backlog=2048)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "DATABASE_URL": current_database_url(),
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            # Plain http on localhost: a Secure cookie would never be sent back.
+            "DJANGO_SECURE_COOKIES": "false",
+            "SITE_URL": url,
+            "DJANGO_CSRF_TRUSTED_ORIGINS": url,
+            "REDIS_URL": self.redis_url,
+            # Every request comes from one IP and the limits would stop the run; 0 = off.
+            "RALLY_SIGN_LIMIT_PER_IP": "0",
+            "RALLY_SIGN_LIMIT_PER_EMAIL": "0",
+            "RALLY_CAPTCHA_PROVIDER": "",
+            # The benchmark petition sends no confirmation; should signing ever send mail
+            # from the request, none leaves the machine.
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            "LOG_LEVEL": "WARNING",
+        }
+        command = [
+            sys.executable, "-m", "gunicorn", "config.wsgi:application",
+            "--bind", f"fd://{listener.fileno()}",
+            "--workers", str(self.workers),
+            "--worker-class", self.worker_class,
+            *(["--threads", str(self.threads)] if self.worker_class == "gthread" else []),
+            # The default control socket is one path per user, shared by every gunicorn.
+            "--no-control-socket",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        with listener, self.log_path.open("w") as log:
+            self.process = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=[listener.fileno()],
+                # Its own process group, so the master and its workers can be killed together.
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CommandError(f"gunicorn exited:\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/petitions/", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return url
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise CommandError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class _InputParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.inputs: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "input" and attributes.get("name"):
+            self.inputs[attributes["name"]] = attributes.get("value") or ""
+
+
+def fetch_csrf(page_url: str) -> tuple[str, str]:
+    """Load the page as a browser would; return its csrftoken cookie and the form's token."""
+    with urllib.request.urlopen(page_url, timeout=10) as response:  # noqa: S310
+        cookies = SimpleCookie()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            cookies.load(header)
+        page = response.read().decode()
+    parser = _InputParser()
+    parser.feed(page)
+    token = parser.inputs.get("csrfmiddlewaretoken")
+    if "csrftoken" not in cookies or not token:
+        raise CommandError(f"No CSRF cookie or token on {page_url}.")
+    return cookies["csrftoken"].value, token

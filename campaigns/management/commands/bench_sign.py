@@ -1,0 +1,291 @@
+"""Benchmark signing a petition over real HTTP and print one JSON line.
+
+gunicorn serves the production settings against this PostgreSQL database, with --supporters
+synthetic supporters in the table. wrk (campaigns/bench/sign.lua) first loads the petition page,
+then posts N valid signatures by distinct signers as a browser would (the CSRF cookie and the
+form's token, Origin and Referer); with --returning, that share of them are supporters already.
+Afterwards the rows are counted: a signature that was answered with the thank-you redirect but
+is not in the table is lost. What signing made is deleted at the end; the synthetic supporters
+stay for the next run, since creating 2M takes a while.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+
+from campaigns.bench.server import GunicornServer, fetch_csrf
+from campaigns.bench.wrk import run_wrk, summarise
+from campaigns.models import Campaign, Petition, Signature
+from supporters.models import ConsentRecord, Supporter
+
+PETITION_SLUG = "bench-sign"
+CAMPAIGN_SLUG = "bench"
+# Synthetic supporters are bench-supporter-<n>@example.org, n = 1…--supporters. A run's signers
+# are bench-<run>-<thread>-<n>@example.org, run being 8 hex digits: the two never overlap.
+SYNTHETIC_PREFIX = "bench-supporter-"
+SYNTHETIC_CHUNK = 250_000
+DELETE_CHUNK = 5_000
+# The benchmark server's own Redis database (counts, rate-limit keys, queued tasks), emptied
+# before and after, so nothing it leaves reaches a real worker. bench_send uses 14.
+BENCH_REDIS_DB = 13
+# Cores of the machine the benchmark server shares with PostgreSQL and wrk.
+CORES = os.cpu_count() or 2
+PETITION_BODY = "".join(
+    f"<p>{paragraph}</p>"
+    for paragraph in (
+        "Peaceful protesters were detained in their hundreds this weekend, and the people who "
+        "organised the marches now face charges that could keep them in prison for years.",
+        "Their families have not been told where some of them are held. Lawyers have been "
+        "turned away at the doors of police stations, and hearings take place behind closed "
+        "doors, without the press.",
+        "International attention is the one thing that has made a difference in cases like "
+        "these before. Every name on this petition is a reason for officials to think twice.",
+        "We will deliver the signatures to the embassy in person, and publish the number every "
+        "week until every detained protester is released.",
+    )
+)
+
+
+class Command(BaseCommand):
+    help = "Sign a petition N times through gunicorn with wrk; print one JSON line."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--requests", type=int, default=20_000, help="signatures to post")
+        parser.add_argument("--concurrency", type=int, default=50, help="open connections")
+        parser.add_argument(
+            "--supporters", type=int, default=2_000_000, help="synthetic supporters in the table"
+        )
+        parser.add_argument(
+            "--returning",
+            type=float,
+            default=0.0,
+            help="share of signers who are already supporters (0…1), as after a mailing",
+        )
+        parser.add_argument(
+            "--get-requests", type=int, default=2_000, help="petition page loads before signing"
+        )
+        # sync, 2 × cores + 1: on 2 cores it signed 210-230/s where gthread (2×8, 3×4, 5×2)
+        # managed 110-190/s; the views are CPU-bound and a worker's threads share one GIL.
+        parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
+        parser.add_argument(
+            "--gunicorn-workers", type=int, default=None, help="default: 2 × cores + 1"
+        )
+        parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
+        parser.add_argument(
+            "--timeout", type=float, default=7200, help="seconds each wrk run may take"
+        )
+
+    def handle(self, *args, **options):
+        concurrency = options["concurrency"]
+        options["gunicorn_workers"] = options["gunicorn_workers"] or 2 * CORES + 1
+        if options["worker_class"] != "gthread":
+            options["threads"] = 1
+        if connection.vendor != "postgresql":
+            raise CommandError(
+                "bench_sign measures a deployment and needs PostgreSQL: set DATABASE_URL="
+                "postgres://… (SQLite takes one writer at a time, so its numbers mean nothing "
+                "for a server)."
+            )
+        if options["requests"] < 1 or concurrency < 1:
+            raise CommandError("--requests and --concurrency must be at least 1.")
+        wrk = shutil.which("wrk")
+        if wrk is None:
+            raise CommandError(
+                "wrk is not installed; it is the load generator: apt-get install wrk"
+            )
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError("The database has unapplied migrations: run `manage.py migrate`.")
+
+        if not 0 <= options["returning"] <= 1:
+            raise CommandError("--returning is a share between 0 and 1.")
+
+        synthetic = self._ensure_supporters(options["supporters"])
+        if options["returning"] and options["requests"] + concurrency > synthetic:
+            raise CommandError("Returning signers need more synthetic supporters than requests.")
+        petition = _ensure_petition()
+        stale = _delete_signatures(petition)
+        if stale:
+            self.stderr.write(f"Deleted {stale:,} signatures left by an interrupted run.")
+        supporters_in_db = Supporter.objects.count()
+        redis_url = _with_redis_db(settings.REDIS_URL, BENCH_REDIS_DB)
+        redis_client = redis.Redis.from_url(redis_url)
+        redis_client.flushdb()
+
+        run = uuid.uuid4().hex[:8]
+        try:
+            page, signing = self._measure(
+                petition, run=run, redis_url=redis_url, wrk=wrk, synthetic=synthetic, **options
+            )
+            # The petition had no signatures before the run (see _delete_signatures).
+            signatures_in_db = Signature.objects.filter(petition=petition).count()
+        finally:
+            self.stderr.write("Cleaning up…")
+            _delete_signatures(petition)
+            redis_client.flushdb()
+
+        result = summarise(signing, page, signatures_in_db=signatures_in_db)
+        result.update(
+            {
+                "concurrency": concurrency,
+                "gunicorn_workers": options["gunicorn_workers"],
+                "worker_class": options["worker_class"],
+                "threads": options["threads"],
+                "returning": options["returning"],
+                "supporters_in_db": supporters_in_db,
+            }
+        )
+        self.stdout.write(json.dumps(result))
+
+    def _measure(
+        self, petition, *, run, redis_url, wrk, synthetic, **options
+    ) -> tuple[dict | None, dict]:
+        """Start gunicorn, load the petition page, sign it; return both wrk summaries."""
+        concurrency, timeout = options["concurrency"], options["timeout"]
+        with tempfile.TemporaryDirectory() as logs:
+            server = GunicornServer(
+                worker_class=options["worker_class"],
+                workers=options["gunicorn_workers"],
+                threads=options["threads"],
+                redis_url=redis_url,
+                log_path=Path(logs) / "gunicorn.log",
+            )
+            try:
+                url = server.start()
+                page_url = f"{url}{petition.get_absolute_url()}"
+                self.stderr.write(
+                    f"gunicorn at {url}: {options['gunicorn_workers']} "
+                    f"{options['worker_class']} workers"
+                    + (f" × {options['threads']} threads" if options["threads"] > 1 else "")
+                )
+                page = None
+                if options["get_requests"]:
+                    self.stderr.write(
+                        f"Loading the petition page {options['get_requests']:,} times…"
+                    )
+                    page = run_wrk(
+                        wrk,
+                        page_url,
+                        mode="get",
+                        requests=options["get_requests"],
+                        concurrency=concurrency,
+                        timeout=timeout,
+                    )
+                cookie, token = fetch_csrf(page_url)
+                self.stderr.write(
+                    f"Signing {options['requests']:,} times at concurrency {concurrency} "
+                    f"(run {run})…"
+                )
+                signing = run_wrk(
+                    wrk,
+                    page_url,
+                    mode="post",
+                    requests=options["requests"],
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    run=run,
+                    csrf_cookie=cookie,
+                    csrf_token=token,
+                    returning=options["returning"],
+                    supporters=synthetic,
+                )
+            finally:
+                server.stop()
+        return page, signing
+
+    def _ensure_supporters(self, target: int) -> int:
+        """Create the synthetic supporters 1…target that are missing; return how many there are.
+
+        Set-based, in chunks that each commit on their own, so an interrupted run keeps what it
+        made.
+        """
+        table = Supporter._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {table} WHERE lower(email) LIKE %s",  # noqa: S608
+                [f"{SYNTHETIC_PREFIX}%"],
+            )
+            existing = cursor.fetchone()[0]
+        if existing >= target:
+            self.stderr.write(f"{existing:,} synthetic supporters present.")
+            return existing
+        self.stderr.write(f"Creating synthetic supporters: {existing:,} of {target:,} present…")
+        started = time.monotonic()
+        for first in range(1, target + 1, SYNTHETIC_CHUNK):
+            last = min(first + SYNTHETIC_CHUNK - 1, target)
+            with transaction.atomic(), connection.cursor() as cursor:
+                # ON CONFLICT: numbers already present (an earlier, interrupted run) are kept.
+                cursor.execute(
+                    f"""
+                    INSERT INTO {table} (email, first_name, last_name, country, postcode,
+                        language, status, source, created_at, updated_at)
+                    SELECT %s || n || '@example.org', 'Bench', 'Supporter' || n, 'DE', '',
+                        'en', 'subscribed', 'bench', now(), now()
+                    FROM generate_series(%s::bigint, %s::bigint) AS n
+                    ON CONFLICT DO NOTHING
+                    """,  # noqa: S608 -- the table name comes from the model
+                    [SYNTHETIC_PREFIX, first, last],
+                )
+            self.stderr.write(
+                f"  supporters {last:,} / {target:,} ({time.monotonic() - started:.0f} s)"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+            cursor.execute(
+                f"SELECT count(*) FROM {table} WHERE lower(email) LIKE %s",  # noqa: S608
+                [f"{SYNTHETIC_PREFIX}%"],
+            )
+            return cursor.fetchone()[0]
+
+
+def _ensure_petition() -> Petition:
+    """Return the open benchmark petition, signed without email confirmation."""
+    campaign, _ = Campaign.objects.get_or_create(slug=CAMPAIGN_SLUG, defaults={"name": "Benchmark"})
+    petition, created = Petition.objects.get_or_create(
+        slug=PETITION_SLUG,
+        defaults={
+            "campaign": campaign,
+            "title": "Release the peaceful protesters",
+            "body": PETITION_BODY,
+            "target": "The Minister of the Interior",
+            "language": "en",
+            "is_open": True,
+            "requires_confirmation": False,
+        },
+    )
+    if not created and (not petition.is_open or petition.requires_confirmation):
+        petition.is_open, petition.requires_confirmation = True, False
+        petition.save(update_fields=["is_open", "requires_confirmation"])
+    return petition
+
+
+def _delete_signatures(petition: Petition) -> int:
+    """Delete what signing the benchmark petition made; return how many signatures it had.
+
+    New signers go with their consent records and signatures. Synthetic supporters who signed
+    stay, minus their signature and the consent records signing gave them (they had none).
+    """
+    signer_ids = list(
+        Supporter.objects.filter(signatures__petition=petition).values_list("pk", flat=True)
+    )
+    for start in range(0, len(signer_ids), DELETE_CHUNK):
+        chunk = signer_ids[start : start + DELETE_CHUNK]
+        ConsentRecord.objects.filter(supporter_id__in=chunk).delete()
+        Supporter.objects.filter(pk__in=chunk).exclude(email__startswith=SYNTHETIC_PREFIX).delete()
+    Signature.objects.filter(petition=petition).delete()
+    return len(signer_ids)
+
+
+def _with_redis_db(url: str, db: int) -> str:
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{db}"
