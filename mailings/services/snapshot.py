@@ -3,17 +3,18 @@
 from collections.abc import Callable, Iterator
 
 from django.db import connection as db_connection
-from django.db.models import Max, Min
+from django.db.models import Max
 from django.utils import timezone
 
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_audience
 from supporters.models import Supporter
 
-# The audience is frozen in slices of supporter ids, each its own statement and commit, so that
-# sending starts after the first slice instead of after the whole audience (29 s at 1M in one
-# statement). The first slice is small, for a first message within a second or two.
-FIRST_SLICE_IDS = 5_000
+# The audience is frozen in slices, each its own statement and commit, so that sending starts
+# after the first slice instead of after the whole audience (29 s at 1M in one statement). The
+# first slice is the audience's first few thousand members, for a first message within a
+# second; the rest go by ranges of supporter ids from there.
+FIRST_SLICE_SIZE = 5_000
 SLICE_IDS = 100_000
 SQLITE_CHUNK_SIZE = 5_000
 
@@ -23,38 +24,44 @@ def delivery_snapshot(*, mailing_id: int, on_first_slice: Callable[[], None] | N
 
     Set-based and idempotent: the unique (mailing, supporter) constraint makes a second snapshot
     insert nothing, so a redelivered task is harmless. `on_first_slice` runs once the first
-    slice is committed, to start sending while the rest is frozen; batches that run out of
-    rows before the snapshot is done wait for it (see `mailing_send_batch`).
+    slice is committed (never, for an empty audience), to start sending while the rest is
+    frozen; batches that run out of rows before the snapshot is done wait for it (see
+    `mailing_send_batch`).
     """
     mailing = Mailing.objects.get(pk=mailing_id)
     audience = mailing_audience(mailing)
-    for index, (low, high) in enumerate(_supporter_id_slices()):
-        _insert_deliveries(mailing_id, audience.filter(pk__gte=low, pk__lt=high))
-        Mailing.objects.filter(pk=mailing_id).update(heartbeat_at=timezone.now())
-        if index == 0 and on_first_slice is not None:
+    # The first members by id, wherever they are: an audience that is a tag of a big table may
+    # start millions of ids in, and ranges from the table's first id would scan to it first.
+    first_ids = list(audience.order_by("pk").values_list("pk", flat=True)[:FIRST_SLICE_SIZE])
+    if first_ids:
+        _insert_deliveries(mailing_id, audience.filter(pk__gte=first_ids[0], pk__lte=first_ids[-1]))
+        _heartbeat(mailing_id)
+        if on_first_slice is not None:
             on_first_slice()
+        for low, high in _supporter_id_ranges(after=first_ids[-1]):
+            _insert_deliveries(mailing_id, audience.filter(pk__gte=low, pk__lt=high))
+            _heartbeat(mailing_id)
     Mailing.objects.filter(pk=mailing_id, audience_snapshot_at__isnull=True).update(
         audience_snapshot_at=timezone.now()
     )
     return Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.PENDING).count()
 
 
-def _supporter_id_slices() -> Iterator[tuple[int, int]]:
-    """Yield [low, high) ranges covering every supporter id that exists now.
+def _supporter_id_ranges(*, after: int) -> Iterator[tuple[int, int]]:
+    """Yield [low, high) ranges covering every supporter id above `after` that exists now.
 
     Supporters who join during the snapshot may be left out: the audience is who was there
     when the campaigner pressed send.
     """
-    bounds = Supporter.objects.aggregate(low=Min("pk"), high=Max("pk"))
-    if bounds["low"] is None:
-        yield (0, 1)  # no supporters: one empty slice, so the first-slice hook still runs
-        return
-    low, last = bounds["low"], bounds["high"]
-    size = FIRST_SLICE_IDS
+    last = Supporter.objects.aggregate(high=Max("pk"))["high"] or after
+    low = after + 1
     while low <= last:
-        yield (low, low + size)
-        low += size
-        size = SLICE_IDS
+        yield (low, low + SLICE_IDS)
+        low += SLICE_IDS
+
+
+def _heartbeat(mailing_id: int) -> None:
+    Mailing.objects.filter(pk=mailing_id).update(heartbeat_at=timezone.now())
 
 
 def _insert_deliveries(mailing_id: int, supporters) -> None:

@@ -54,7 +54,7 @@ def test_snapshot_in_slices_covers_everyone_and_sending_can_start_after_the_firs
 ):
     from mailings.services import snapshot
 
-    monkeypatch.setattr(snapshot, "FIRST_SLICE_IDS", 2)
+    monkeypatch.setattr(snapshot, "FIRST_SLICE_SIZE", 2)
     monkeypatch.setattr(snapshot, "SLICE_IDS", 2)
     for number in range(5, 12):
         SupporterFactory(email=f"s{number}@example.org")
@@ -69,6 +69,29 @@ def test_snapshot_in_slices_covers_everyone_and_sending_can_start_after_the_firs
     assert delivery_snapshot(mailing_id=sending_mailing.pk, on_first_slice=on_first_slice) == 12
     assert seen_at_first_slice == [[first_supporter, first_supporter + 1]]
     assert Delivery.objects.filter(mailing=sending_mailing).count() == 12
+
+
+def test_the_first_slice_is_the_audience_first_members_however_far_into_the_table(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from mailings.services import snapshot
+
+    monkeypatch.setattr(snapshot, "FIRST_SLICE_SIZE", 2)
+    for number in range(30):  # not in the audience: they left
+        SupporterFactory(email=f"gone{number}@example.org", status="unsubscribed")
+    audience = [SupporterFactory(email=f"in{number}@example.org") for number in range(3)]
+    mailing = MailingFactory()
+    with django_capture_on_commit_callbacks(execute=False):
+        mailing_send(mailing=mailing)
+    seen = []
+    delivery_snapshot(
+        mailing_id=mailing.pk,
+        on_first_slice=lambda: seen.append(
+            set(Delivery.objects.values_list("supporter", flat=True))
+        ),
+    )
+    assert seen == [{audience[0].pk, audience[1].pk}]
+    assert Delivery.objects.count() == 3
 
 
 def test_a_batch_that_catches_up_with_the_snapshot_waits_for_it(sending_mailing):

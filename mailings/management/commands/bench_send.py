@@ -72,6 +72,9 @@ class Command(BaseCommand):
         try:
             with fake, tempfile.TemporaryDirectory() as logs:
                 env = {
+                    # Workers as deployed: with DEBUG on, Django keeps the SQL of the last 9,000
+                    # queries of every connection (megabytes of VALUES lists) and formats each.
+                    "DJANGO_DEBUG": "false",
                     "REDIS_URL": redis_url,
                     "RALLY_SEND_BATCH_SIZE": str(batch_size),
                     "RALLY_SEND_PARALLELISM": str(max(8, workers * concurrency * 2)),
