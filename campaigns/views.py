@@ -69,11 +69,16 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
             status = 400
         elif form.is_bot:
             # A bot that filled the honeypot sees the usual thank-you page and stores nothing.
-            return _thanks_redirect(petition, embed=embed, confirm_by_email=_needs_email(petition))
+            return _thanks_redirect(
+                petition, embed=embed, confirm_by_email=petition.requires_confirmation
+            )
         elif rate_limit_hit(email_limit(), form.cleaned_data["email"]):
             return _too_many_attempts(request, petition)
         elif not captcha_passed(request):
-            form.add_error(None, _captcha_message())
+            form.add_error(
+                None,
+                gettext("Please complete the check that you are not a robot, then sign again."),
+            )
             status = 400
         else:
             try:
@@ -90,7 +95,7 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
             else:
                 # The same answer for a new and a known email: nothing to enumerate.
                 return _thanks_redirect(
-                    petition, embed=embed, confirm_by_email=_needs_email(petition)
+                    petition, embed=embed, confirm_by_email=petition.requires_confirmation
                 )
     count = petition_count(petition.pk)
     context = {
@@ -156,10 +161,6 @@ def _sign_as_invited(request, petition: Petition, invitation: Invitation, *, emb
     return _thanks_redirect(petition, embed=embed, confirm_by_email=False)
 
 
-def _needs_email(petition: Petition) -> bool:
-    return petition.requires_confirmation
-
-
 def _thanks_redirect(petition: Petition, *, embed: bool, confirm_by_email: bool):
     url = reverse("campaigns:petition_thanks", kwargs={"slug": petition.slug})
     query = {key: "1" for key, on in (("embed", embed), ("confirm", confirm_by_email)) if on}
@@ -168,10 +169,6 @@ def _thanks_redirect(petition: Petition, *, embed: bool, confirm_by_email: bool)
 
 def _too_many_attempts(request, petition: Petition):
     return render(request, "campaigns/too_many.html", {"petition": petition}, status=429)
-
-
-def _captcha_message() -> str:
-    return gettext("Please complete the check that you are not a robot, then sign again.")
 
 
 def signature_input_from_form(form: SignatureForm, consent_wording: str) -> SignatureInput:
