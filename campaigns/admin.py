@@ -184,7 +184,7 @@ class SignatureAdmin(admin.ModelAdmin):
         )
         queued = 0
         for signature in unconfirmed:
-            signature_confirmation_send(signature=signature)
+            signature_confirmation_send(signature_id=signature.pk)
             queued += 1
         already_confirmed = queryset.count() - queued
         self.message_user(
