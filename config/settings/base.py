@@ -82,7 +82,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default: the check is a SELECT 1 before each request's first query, a tenth of a
+    # signature's cost. Without it, a request that meets a connection the database dropped (a
+    # restart) fails once, and the next one connects afresh.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(
+        "DATABASE_CONN_HEALTH_CHECKS", default=False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -194,5 +199,8 @@ RALLY_CAPTCHA_SITE_KEY = env.str("RALLY_CAPTCHA_SITE_KEY", default="")
 RALLY_CAPTCHA_SECRET_KEY = env.str("RALLY_CAPTCHA_SECRET_KEY", default="")
 # Override the provider's verify endpoint (tests point it at a local fake).
 RALLY_CAPTCHA_VERIFY_URL = env.str("RALLY_CAPTCHA_VERIFY_URL", default="")
+# How long each web process may show a petition as it read it (an edit shows within this time);
+# signing always checks in the database that the petition is still open. 0 = read every time.
+RALLY_PETITION_CACHE_SECONDS = env.float("RALLY_PETITION_CACHE_SECONDS", default=5.0)
 # How long a double opt-in confirmation link stays valid.
 RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)
