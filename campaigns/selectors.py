@@ -1,10 +1,12 @@
 """Reads about petitions that span relations."""
 
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import QuerySet
 
-from .models import Petition, PetitionTranslation
+from .models import Petition
 
 # Goals a petition climbs through once it passes the one the campaigner set.
 GOAL_STEPS = (1, 2.5, 5)
@@ -13,6 +15,32 @@ GOAL_STEPS = (1, 2.5, 5)
 def petition_list_open() -> QuerySet[Petition]:
     """Return the open petitions, newest first."""
     return Petition.objects.filter(is_open=True).select_related("campaign")
+
+
+# slug → (when it was read, the petition with its translations); see petition_published.
+_published: dict[str, tuple[float, Petition]] = {}
+PUBLISHED_CACHE_SIZE = 1000
+
+
+def petition_published(slug: str) -> Petition | None:
+    """Return the petition at this slug with its translations, as read at most a few seconds ago.
+
+    The petition page and its sign form are the hottest path of a surge. Each web process keeps
+    what it read for RALLY_PETITION_CACHE_SECONDS, so an edit shows within that time. Signing
+    never trusts it: the write itself checks that the petition is still open.
+    """
+    max_age = settings.RALLY_PETITION_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _published.get(slug)
+    if cached is not None and now - cached[0] < max_age:
+        return cached[1]
+    petition = Petition.objects.filter(slug=slug).prefetch_related("translations").first()
+    if petition is None or max_age <= 0:
+        return petition
+    if len(_published) >= PUBLISHED_CACHE_SIZE:
+        _published.clear()  # many slugs, e.g. a crawler: start again rather than grow
+    _published[slug] = (now, petition)
+    return petition
 
 
 @dataclass(frozen=True)
@@ -30,9 +58,10 @@ def petition_content(petition: Petition, language: str | None) -> PetitionConten
     """Return the petition's text in `language` when it has a translation, else its own."""
     language = (language or "")[:2]
     if language and language != petition.language:
-        translation = PetitionTranslation.objects.filter(
-            petition=petition, language=language
-        ).first()
+        # A loop, not a query, so that a prefetched petition (petition_published) needs none.
+        translation = next(
+            (each for each in petition.translations.all() if each.language == language), None
+        )
         if translation is not None:
             return PetitionContent(
                 language=translation.language,

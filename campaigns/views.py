@@ -1,10 +1,12 @@
 """Public petition pages. Thin: forms validate, services write, selectors read."""
 
+import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
@@ -19,7 +21,13 @@ from .counters import petition_count
 from .forms import ResendConfirmationForm, SignatureForm, clean_source_ref
 from .links import read_confirmation_token, read_petition_token
 from .models import Petition
-from .selectors import petition_content, petition_goal, petition_list_open, petition_suggestion
+from .selectors import (
+    petition_content,
+    petition_goal,
+    petition_list_open,
+    petition_published,
+    petition_suggestion,
+)
 from .services import (
     PetitionClosed,
     SignatureInput,
@@ -48,8 +56,15 @@ def petition_embed(request, slug: str):
     return _petition_page(request, slug, template="campaigns/petition_embed.html", embed=True)
 
 
+def _published_or_404(slug: str) -> Petition:
+    petition = petition_published(slug)
+    if petition is None:
+        raise Http404("No such petition.")
+    return petition
+
+
 def _petition_page(request, slug: str, *, template: str, embed: bool):
-    petition = get_object_or_404(Petition.objects.select_related("campaign"), slug=slug)
+    petition = _published_or_404(slug)
     invited = _invitation(request)
     content = petition_content(petition, get_language())
     form = SignatureForm(
@@ -90,7 +105,9 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
                     source=form.cleaned_data["source"],
                 )
             except PetitionClosed:
-                petition.is_open = False  # closed between loading the page and signing it
+                # Closed since this process read it: say so (a copy: the read is shared).
+                petition = copy.copy(petition)
+                petition.is_open = False
                 status = 409
             else:
                 # The same answer for a new and a known email: nothing to enumerate.
@@ -161,8 +178,14 @@ def _sign_as_invited(request, petition: Petition, invitation: Invitation, *, emb
     return _thanks_redirect(petition, embed=embed, confirm_by_email=False)
 
 
+@lru_cache(maxsize=1024)
+def _thanks_url(slug: str) -> str:
+    # reverse() costs as much as a tenth of a signature; a slug's URL never changes.
+    return reverse("campaigns:petition_thanks", kwargs={"slug": slug})
+
+
 def _thanks_redirect(petition: Petition, *, embed: bool, confirm_by_email: bool):
-    url = reverse("campaigns:petition_thanks", kwargs={"slug": petition.slug})
+    url = _thanks_url(petition.slug)
     query = {key: "1" for key, on in (("embed", embed), ("confirm", confirm_by_email)) if on}
     return redirect(f"{url}?{urlencode(query)}" if query else url)
 
@@ -188,7 +211,7 @@ def signature_input_from_form(form: SignatureForm, consent_wording: str) -> Sign
 @xframe_options_exempt  # the embed form lands here too
 @require_GET
 def petition_thanks(request, slug: str):
-    petition = get_object_or_404(Petition, slug=slug)
+    petition = _published_or_404(slug)
     # The canonical public address, whatever Host this request came in on.
     page_url = settings.SITE_URL + petition.get_absolute_url()
     content = petition_content(petition, get_language())
@@ -265,7 +288,7 @@ def petition_confirm(request, slug: str, token: str):
 @require_GET
 def petition_count_json(request, slug: str):
     """The live count and goal, for the page's thermometer and other sites' widgets."""
-    petition = get_object_or_404(Petition.objects.only("pk", "goal", "is_open"), slug=slug)
+    petition = _published_or_404(slug)
     count = petition_count(petition.pk)
     response = JsonResponse(
         {"count": count, "goal": petition_goal(petition, count), "open": petition.is_open}

@@ -23,3 +23,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 # Static files are not collected for tests; WhiteNoise would warn about the missing folder.
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]  # noqa: F405
+# Tests edit petitions and load them again at once; tests/campaigns/test_petition_cache.py
+# turns the cache on to test it.
+RALLY_PETITION_CACHE_SECONDS = 0
