@@ -49,9 +49,9 @@ class GunicornServer:
             "SITE_URL": url,
             "DJANGO_CSRF_TRUSTED_ORIGINS": url,
             "REDIS_URL": self.redis_url,
-            # Every request comes from one IP and the limits would stop the run; 0 = off.
+            # Every request comes from one IP, so that limit would stop the run; 0 = off. The
+            # per-email limit stays on, at its default, and is paid for: no signer repeats.
             "RALLY_SIGN_LIMIT_PER_IP": "0",
-            "RALLY_SIGN_LIMIT_PER_EMAIL": "0",
             "RALLY_CAPTCHA_PROVIDER": "",
             # The benchmark petition sends no confirmation; should signing ever send mail
             # from the request, none leaves the machine.
