@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
-import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
@@ -327,11 +326,8 @@ def _signatures_record_set_based(requests: Sequence[SignatureRequest]) -> list[S
     params["supporter_source"] = [
         request.supporter_source for request, _consent in supporters.values()
     ]
-    connection.ensure_connection()
-    # A server-side prepared statement: PostgreSQL plans it once per connection, not per batch
-    # (Django's own cursors bind parameters client-side and never prepare).
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(SIGN_BATCH_SQL, params, prepare=True)
+    with connection.cursor() as cursor:
+        cursor.execute(SIGN_BATCH_SQL, params)
         rows = cursor.fetchall()
     # A row per signing whose petition was open; its signature columns are null when the
     # signature was there already (and stays as it was).
