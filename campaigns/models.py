@@ -97,6 +97,9 @@ class Signature(models.Model):
     )
     # A share ref such as "whatsapp" or "mailing", for reporting.
     source = models.CharField(max_length=100, blank=True)
+    # The signer ticked the consent box. On a petition that asks for confirmation, that
+    # subscribes them when they confirm: an address nobody has proved is never mailed.
+    consented = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -19,6 +19,7 @@ from supporters.models import Supporter
 from supporters.services import (
     FILLABLE_FIELDS,
     consent_record_create,
+    supporter_subscribe,
     supporter_upsert,
     truncate_ip,
 )
@@ -152,6 +153,9 @@ def _signature_record_one(request: SignatureRequest) -> SignatureOutcome:
     if petition is None:
         return CLOSED
     signer = request.signer
+    needs_confirmation = petition.requires_confirmation and not request.confirmed
+    # Consent subscribes at once, unless the address is still to be confirmed.
+    subscribes = signer.consent and not needs_confirmation
     supporter, created = supporter_upsert(
         email=signer.email,
         first_name=signer.first_name,
@@ -160,7 +164,7 @@ def _signature_record_one(request: SignatureRequest) -> SignatureOutcome:
         postcode=signer.postcode,
         language=signer.language,
         source=request.supporter_source,
-        subscribed=signer.consent,
+        subscribed=subscribes,
     )
     if signer.consent:
         consent_record_create(
@@ -168,9 +172,8 @@ def _signature_record_one(request: SignatureRequest) -> SignatureOutcome:
             wording=signer.consent_wording,
             source_url=request.source_url,
             ip=request.ip,
-            resubscribe=not created,  # a new supporter with consent starts subscribed
+            resubscribe=subscribes and not created,  # a new one starts subscribed already
         )
-    needs_confirmation = petition.requires_confirmation and not request.confirmed
     now = timezone.now()
     # The unique (petition, supporter) constraint decides, even between concurrent requests.
     signature_id = insert_unless_exists(
@@ -181,6 +184,7 @@ def _signature_record_one(request: SignatureRequest) -> SignatureOutcome:
         confirmed_at=None if needs_confirmation else now,
         mailing=_existing_mailing_id(request.mailing_id),
         source=request.source,
+        consented=signer.consent,
     )
     if signature_id is not None:
         return SignatureOutcome(
@@ -222,22 +226,26 @@ WITH open_petition AS (
     WHERE id = ANY(%(petition_ids)s::bigint[]) AND is_open
 ),
 signing AS (
-    SELECT s.*, open_petition.requires_confirmation
+    SELECT s.*, open_petition.requires_confirmation,
+        s.consent AND (s.confirmed OR NOT open_petition.requires_confirmation) AS subscribes
     FROM unnest(%(sign_petition)s::bigint[], %(sign_email)s::text[], %(sign_mailing)s::bigint[],
-                %(sign_source)s::text[], %(sign_confirmed)s::boolean[])
-        AS s(petition_id, email, mailing_id, source, confirmed)
+                %(sign_source)s::text[], %(sign_confirmed)s::boolean[],
+                %(sign_consent)s::boolean[])
+        AS s(petition_id, email, mailing_id, source, confirmed, consent)
     JOIN open_petition ON open_petition.id = s.petition_id
 ),
 supporter AS (
     INSERT INTO supporters_supporter AS known (email, first_name, last_name, country, postcode,
         language, status, source, created_at, updated_at)
     SELECT email, first_name, last_name, country, postcode, language,
-        CASE WHEN consent THEN 'subscribed' ELSE 'unsubscribed' END, source, %(now)s, %(now)s
+        CASE WHEN EXISTS (SELECT FROM signing WHERE signing.email = u.email AND subscribes)
+            THEN 'subscribed' ELSE 'unsubscribed' END,
+        source, %(now)s, %(now)s
     FROM unnest(%(supporter_email)s::text[], %(supporter_first_name)s::text[],
                 %(supporter_last_name)s::text[], %(supporter_country)s::text[],
                 %(supporter_postcode)s::text[], %(supporter_language)s::text[],
-                %(supporter_source)s::text[], %(supporter_consent)s::boolean[])
-        AS u(email, first_name, last_name, country, postcode, language, source, consent)
+                %(supporter_source)s::text[])
+        AS u(email, first_name, last_name, country, postcode, language, source)
     WHERE email IN (SELECT email FROM signing)
     ORDER BY email
     ON CONFLICT (email) DO UPDATE SET
@@ -261,20 +269,21 @@ consent AS (
 ),
 signature AS (
     INSERT INTO campaigns_signature AS known (petition_id, supporter_id, created_at,
-        confirmed_at, mailing_id, source)
+        confirmed_at, mailing_id, source, consented)
     SELECT signing.petition_id, supporter.id, %(now)s,
         CASE WHEN signing.requires_confirmation AND NOT signing.confirmed THEN NULL
              ELSE %(now)s::timestamptz END,
         (SELECT id FROM mailings_mailing WHERE id = signing.mailing_id),
-        signing.source
+        signing.source, signing.consent
     FROM signing JOIN supporter USING (email)
     ON CONFLICT (petition_id, supporter_id) DO UPDATE SET confirmed_at = EXCLUDED.confirmed_at
         WHERE known.confirmed_at IS NULL AND EXCLUDED.confirmed_at IS NOT NULL
     RETURNING known.id, known.petition_id, known.supporter_id, known.confirmed_at,
-        known.xmax = 0 AS inserted
+        known.consented, known.xmax = 0 AS inserted
 )
 SELECT signing.petition_id, signing.email, signature.id, signature.inserted,
-    signature.confirmed_at IS NULL AS awaiting_confirmation
+    signature.confirmed_at IS NULL AS awaiting_confirmation, signature.consented,
+    supporter.id
 FROM signing
 JOIN supporter USING (email)
 LEFT JOIN signature
@@ -290,13 +299,15 @@ def _signatures_record_set_based(requests: Sequence[SignatureRequest]) -> list[S
     # What one request after another would do: each email's first request describes the
     # supporter, any consent among them counts, and a (petition, email) pair's first request
     # makes the signature while the others are no-ops.
-    supporters: dict[str, tuple[SignatureRequest, bool]] = {}
+    supporters: dict[str, SignatureRequest] = {}
     signings: dict[tuple[int, str], SignatureRequest] = {}
+    consented: set[tuple[int, str]] = set()
     for request in requests:
-        email = request.signer.email
-        first, consent = supporters.get(email, (request, False))
-        supporters[email] = (first, consent or request.signer.consent)
-        signings.setdefault((request.petition_id, email), request)
+        key = (request.petition_id, request.signer.email)
+        supporters.setdefault(request.signer.email, request)
+        signings.setdefault(key, request)
+        if request.signer.consent:
+            consented.add(key)
     consents = [request for request in requests if request.signer.consent]
     now = timezone.now()
     params = {
@@ -307,8 +318,8 @@ def _signatures_record_set_based(requests: Sequence[SignatureRequest]) -> list[S
         "sign_mailing": [request.mailing_id for request in signings.values()],
         "sign_source": [request.source for request in signings.values()],
         "sign_confirmed": [request.confirmed for request in signings.values()],
+        "sign_consent": [key in consented for key in signings],
         "supporter_email": list(supporters),
-        "supporter_consent": [consent for _request, consent in supporters.values()],
         "consent_petition": [request.petition_id for request in consents],
         "consent_email": [request.signer.email for request in consents],
         "consent_wording": [request.signer.consent_wording for request in consents],
@@ -317,22 +328,20 @@ def _signatures_record_set_based(requests: Sequence[SignatureRequest]) -> list[S
     }
     for name in ("first_name", "last_name", "country", "postcode"):
         params[f"supporter_{name}"] = [
-            getattr(request.signer, name) for request, _consent in supporters.values()
+            getattr(request.signer, name) for request in supporters.values()
         ]
     default_language = Supporter._meta.get_field("language").default
     params["supporter_language"] = [
-        request.signer.language or default_language for request, _consent in supporters.values()
+        request.signer.language or default_language for request in supporters.values()
     ]
-    params["supporter_source"] = [
-        request.supporter_source for request, _consent in supporters.values()
-    ]
+    params["supporter_source"] = [request.supporter_source for request in supporters.values()]
     with connection.cursor() as cursor:
         cursor.execute(SIGN_BATCH_SQL, params)
         rows = cursor.fetchall()
     # A row per signing whose petition was open; its signature columns are null when the
     # signature was there already (and stays as it was).
     signed = {}
-    for petition_id, email, signature_id, inserted, awaiting in rows:
+    for petition_id, email, signature_id, inserted, awaiting, consent, supporter_id in rows:
         if signature_id is None:
             signed[petition_id, email] = SignatureOutcome(created=False)
         elif inserted:
@@ -342,6 +351,10 @@ def _signatures_record_set_based(requests: Sequence[SignatureRequest]) -> list[S
         else:  # an unconfirmed signature that a personal link has just confirmed
             signed[petition_id, email] = SignatureOutcome(created=False, signature_id=signature_id)
             transaction.on_commit(partial(petition_count_add, petition_id))
+            if consent:
+                # A statement of its own (the one above has written this supporter's row). Were
+                # the process to die in between, they would stay unmailed: the safe way round.
+                supporter_subscribe(supporter_id=supporter_id)
     outcomes = []
     for request in requests:
         key = (request.petition_id, request.signer.email)
@@ -389,6 +402,9 @@ def signature_confirm(*, signature_id: int) -> Signature | None:
         )
         signature = Signature.objects.select_related("petition").filter(pk=signature_id).first()
         if confirmed and signature is not None:
+            if signature.consented:
+                # The consent given when signing, now that the address is proved.
+                supporter_subscribe(supporter_id=signature.supporter_id)
             petition_id = signature.petition_id
             transaction.on_commit(lambda: petition_count_add(petition_id))
     return signature

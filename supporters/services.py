@@ -92,7 +92,8 @@ def consent_record_create(
 ) -> ConsentRecord:
     """Record that a supporter agreed to `wording`, and subscribe them again if they had left.
 
-    `resubscribe=False` skips that step for a supporter just created subscribed.
+    `resubscribe=False` skips that step: for a supporter just created subscribed, or one whose
+    address is still to be confirmed (signature_confirm subscribes them then).
     """
     record = ConsentRecord.objects.create(
         supporter=supporter,
@@ -100,14 +101,22 @@ def consent_record_create(
         source_url=source_url[:500],
         ip_truncated=truncate_ip(ip),
     )
-    if not resubscribe:
-        return record
-    # Fresh consent from someone who unsubscribed is a new opt-in. Bounced and complained
-    # addresses stay suppressed: consent does not make a dead or hostile mailbox safe to mail.
-    Supporter.objects.filter(pk=supporter.pk, status=Supporter.Status.UNSUBSCRIBED).update(
-        status=Supporter.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
-    )
+    if resubscribe:
+        supporter_subscribe(supporter_id=supporter.pk)
     return record
+
+
+def supporter_subscribe(*, supporter_id: int) -> bool:
+    """Subscribe a supporter who is unsubscribed, on fresh consent; return whether they were.
+
+    Fresh consent from someone who unsubscribed is a new opt-in. Bounced and complained
+    addresses stay suppressed: consent does not make a dead or hostile mailbox safe to mail.
+    """
+    return bool(
+        Supporter.objects.filter(pk=supporter_id, status=Supporter.Status.UNSUBSCRIBED).update(
+            status=Supporter.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
+        )
+    )
 
 
 def supporter_unsubscribe(*, supporter_id: int) -> bool:

@@ -200,3 +200,50 @@ def test_a_link_from_a_deleted_mailing_still_signs_without_credit(
     )
     assert outcomes[0].created
     assert Signature.objects.get().mailing_id is None
+
+
+def test_on_a_confirmation_petition_consent_subscribes_only_once_confirmed(
+    django_capture_on_commit_callbacks,
+):
+    from campaigns.services import signature_confirm
+
+    petition = PetitionFactory(requires_confirmation=True)
+    SupporterFactory(email="left@example.org", status=Supporter.Status.UNSUBSCRIBED)
+    outcomes = record(
+        [
+            request_for(petition, "new@example.org"),
+            request_for(petition, "left@example.org"),
+            request_for(petition, "no-consent@example.org", consent=False),
+        ],
+        django_capture_on_commit_callbacks,
+    )
+    # Nobody has proved these addresses yet: nobody is mailed, whatever they ticked.
+    assert set(Supporter.objects.values_list("status", flat=True)) == {"unsubscribed"}
+    assert ConsentRecord.objects.count() == 2  # what they agreed to is kept meanwhile
+    with django_capture_on_commit_callbacks(execute=True):
+        for outcome in outcomes:
+            signature_confirm(signature_id=outcome.signature_id)
+    status = dict(Supporter.objects.values_list("email", "status"))
+    assert status == {
+        "new@example.org": "subscribed",
+        "left@example.org": "subscribed",
+        "no-consent@example.org": "unsubscribed",
+    }
+
+
+def test_a_personal_link_confirming_a_consented_signature_subscribes(
+    django_capture_on_commit_callbacks,
+):
+    petition = PetitionFactory(requires_confirmation=True)
+    SignatureFactory(
+        petition=petition,
+        supporter__email="invited@example.org",
+        supporter__status=Supporter.Status.UNSUBSCRIBED,
+        confirmed_at=None,
+        consented=True,
+    )
+    record(
+        [request_for(petition, "invited@example.org", consent=False, confirmed=True)],
+        django_capture_on_commit_callbacks,
+    )
+    assert Supporter.objects.get().status == Supporter.Status.SUBSCRIBED
