@@ -74,12 +74,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--get-requests", type=int, default=2_000, help="petition page loads before signing"
         )
-        # gthread, a worker per core with 8 threads: concurrent signatures in one process share
+        # gthread, a worker per core with 16 threads: concurrent signatures in one process share
         # a transaction (config/group_commit.py), where sync workers write one each. On this
-        # 2-core box: 2×8 gthread 259-338/s, 3×8 240-298/s, 2×16 278/s, sync ×5 207-225/s.
+        # 2-core box, 5,000 signatures at concurrency 50: gthread 2×16 276/s, 4×8 280/s, 2×8
+        # 213-338/s, sync ×5 202-225/s (page loads, which are CPU-bound, favour sync: 235/s
+        # against 136-164/s).
         parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
         parser.add_argument("--gunicorn-workers", type=int, default=None, help="default: cores")
-        parser.add_argument("--threads", type=int, default=8, help="per gthread worker")
+        parser.add_argument("--threads", type=int, default=16, help="per gthread worker")
         parser.add_argument(
             "--timeout", type=float, default=7200, help="seconds each wrk run may take"
         )
