@@ -52,6 +52,20 @@ def submit_in_threads(committer, items):
     return threads, results, errors
 
 
+def submit_behind_a_held_write(committer, writer, items):
+    """Submit `items` while a first write is in progress, then let it finish; return outcomes."""
+    first, first_results, _ = submit_in_threads(committer, ["first"])
+    assert writer.first_started.wait(10)
+    threads, results, errors = submit_in_threads(committer, items)
+    wait_until(lambda: committer.queued == len(items))
+    writer.release_first.set()
+    for thread in [*first, *threads]:
+        thread.join(10)
+    assert first_results == {"first": "done:first"}
+    assert committer.queued == 0
+    return results, errors
+
+
 def test_a_lone_submit_is_written_at_once_alone():
     writer = RecordingWriter()
     committer = GroupCommit(writer, max_batch=10)
@@ -61,34 +75,18 @@ def test_a_lone_submit_is_written_at_once_alone():
 
 def test_submits_that_arrive_during_a_write_share_the_next_batch():
     writer = RecordingWriter(hold_first=True)
-    committer = GroupCommit(writer, max_batch=100)
-    first, first_results, _ = submit_in_threads(committer, ["first"])
-    assert writer.first_started.wait(10)
     others = [f"item{n}" for n in range(20)]
-    threads, results, errors = submit_in_threads(committer, others)
-    wait_until(lambda: committer.queued == len(others))
-    writer.release_first.set()
-    for thread in [*first, *threads]:
-        thread.join(10)
+    results, errors = submit_behind_a_held_write(GroupCommit(writer, max_batch=100), writer, others)
+    # Everything that queued behind the first write went in one more batch.
     assert writer.batches[0] == ["first"]
-    # Everything that queued behind the first write went in one more batch, in arrival order.
     assert len(writer.batches) == 2 and sorted(writer.batches[1]) == sorted(others)
-    assert first_results == {"first": "done:first"}
     assert results == {item: f"done:{item}" for item in others} and not errors
-    assert committer.queued == 0
 
 
 def test_batches_are_capped_and_every_waiter_is_written():
     writer = RecordingWriter(hold_first=True)
-    committer = GroupCommit(writer, max_batch=4)
-    first, _, _ = submit_in_threads(committer, ["first"])
-    assert writer.first_started.wait(10)
     others = [f"item{n}" for n in range(10)]
-    threads, results, errors = submit_in_threads(committer, others)
-    wait_until(lambda: committer.queued == len(others))
-    writer.release_first.set()
-    for thread in [*first, *threads]:
-        thread.join(10)
+    results, errors = submit_behind_a_held_write(GroupCommit(writer, max_batch=4), writer, others)
     assert [len(batch) for batch in writer.batches] == [1, 4, 4, 2]
     assert len(results) == 10 and not errors
 
@@ -96,13 +94,7 @@ def test_batches_are_capped_and_every_waiter_is_written():
 def test_a_failing_batch_is_written_again_item_by_item_and_fails_only_its_bad_item():
     writer = RecordingWriter(hold_first=True)
     committer = GroupCommit(writer, max_batch=100)
-    first, _, _ = submit_in_threads(committer, ["first"])
-    assert writer.first_started.wait(10)
-    threads, results, errors = submit_in_threads(committer, ["good1", "bad", "good2"])
-    wait_until(lambda: committer.queued == 3)
-    writer.release_first.set()
-    for thread in [*first, *threads]:
-        thread.join(10)
+    results, errors = submit_behind_a_held_write(committer, writer, ["good1", "bad", "good2"])
     assert results == {"good1": "done:good1", "good2": "done:good2"}
     assert isinstance(errors["bad"], ValueError)
     # The shared batch failed, then each of its items went alone.
