@@ -1,13 +1,17 @@
 """Public petition pages. Thin: forms validate, services write, selectors read."""
 
 import copy
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import get_language, gettext
@@ -65,6 +69,8 @@ def _published_or_404(slug: str) -> Petition:
 
 def _petition_page(request, slug: str, *, template: str, embed: bool):
     petition = _published_or_404(slug)
+    if request.method == "GET" and "t" not in request.GET:
+        return _blank_petition_page(request, petition, template=template, embed=embed)
     invited = _invitation(request)
     content = petition_content(petition, get_language())
     form = SignatureForm(
@@ -114,8 +120,13 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
                 return _thanks_redirect(
                     petition, embed=embed, confirm_by_email=petition.requires_confirmation
                 )
+    context = _page_context(petition, content, form, invited=invited, embed=embed)
+    return render(request, template, context, status=status)
+
+
+def _page_context(petition, content, form, *, invited, embed: bool) -> dict:
     count = petition_count(petition.pk)
-    context = {
+    return {
         "petition": petition,
         "content": content,
         "form": form,
@@ -125,7 +136,37 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
         "captcha": captcha_widget(),
         "embed": embed,
     }
-    return render(request, template, context, status=status)
+
+
+# Stands in a cached page for the CSRF token, which is each reader's own.
+CSRF_TOKEN_PLACEHOLDER = "rallycsrftokenplaceholder"  # noqa: S105 -- not a secret
+
+
+def _blank_petition_page(request, petition: Petition, *, template: str, embed: bool):
+    """Render the page with a blank form, the same for every reader of this address and language.
+
+    In a surge most requests are readers arriving from one link. Each process renders the page
+    once per RALLY_PETITION_CACHE_SECONDS (the count on it is as old at most; the page's script
+    refreshes it) and fills in each reader's CSRF token, which also sets their cookie.
+    """
+    max_age = settings.RALLY_PETITION_CACHE_SECONDS
+    # The full path holds the slug, the embed or not, and the query (?lang, ?source) that the
+    # language links and the share ref are made of.
+    address = f"{get_language()}|{request.get_full_path()}"
+    key = "rally:petition-page:" + hashlib.sha256(address.encode()).hexdigest()
+    page = cache.get(key) if max_age > 0 else None
+    if page is None:
+        content = petition_content(petition, get_language())
+        form = SignatureForm(
+            consent_wording=content.consent_wording,
+            initial={"source": clean_source_ref(request.GET.get("source", ""))},
+        )
+        context = _page_context(petition, content, form, invited=None, embed=embed)
+        context["csrf_token"] = CSRF_TOKEN_PLACEHOLDER  # wins over the context processor's
+        page = render_to_string(template, context, request)
+        if max_age > 0:
+            cache.set(key, page, max_age)
+    return HttpResponse(page.replace(CSRF_TOKEN_PLACEHOLDER, get_token(request)))
 
 
 @dataclass(frozen=True)
