@@ -199,8 +199,9 @@ RALLY_CAPTCHA_SITE_KEY = env.str("RALLY_CAPTCHA_SITE_KEY", default="")
 RALLY_CAPTCHA_SECRET_KEY = env.str("RALLY_CAPTCHA_SECRET_KEY", default="")
 # Override the provider's verify endpoint (tests point it at a local fake).
 RALLY_CAPTCHA_VERIFY_URL = env.str("RALLY_CAPTCHA_VERIFY_URL", default="")
-# How long each web process may show a petition as it read it (an edit shows within this time);
-# signing always checks in the database that the petition is still open. 0 = read every time.
+# How long each web process may show a petition, and its page with a blank form, as it read and
+# rendered it (an edit shows within this time); signing always checks in the database that the
+# petition is still open. 0 = read and render every time.
 RALLY_PETITION_CACHE_SECONDS = env.float("RALLY_PETITION_CACHE_SECONDS", default=5.0)
 # How long a double opt-in confirmation link stays valid.
 RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)
