@@ -26,6 +26,10 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+class BatchAbandoned(RuntimeError):
+    """The thread writing a batch stopped before it could say how the batch went."""
+
+
 class _Waiter(Generic[Item, Result]):
     __slots__ = ("item", "ready", "leads", "result", "error")
 
@@ -34,7 +38,10 @@ class _Waiter(Generic[Item, Result]):
         self.ready = threading.Event()
         self.leads = False  # set with `ready` when this thread is to write the next batch
         self.result: Result | None = None
-        self.error: BaseException | None = None
+        # Until the batch is written: what a waiter whose leader never got that far raises.
+        self.error: BaseException | None = BatchAbandoned(
+            "The batch this write was in was abandoned."
+        )
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -102,8 +109,9 @@ class GroupCommit(Generic[Item, Result]):
             for waiter in batch:
                 try:
                     (waiter.result,) = self._write_batch([waiter.item])
+                    waiter.error = None
                 except Exception as item_error:
                     waiter.error = item_error
             return
         for waiter, result in zip(batch, results, strict=True):
-            waiter.result = result
+            waiter.result, waiter.error = result, None

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from config.group_commit import GroupCommit
+from config.group_commit import BatchAbandoned, GroupCommit
 
 
 def wait_until(condition, timeout=10.0):
@@ -106,4 +106,42 @@ def test_an_error_in_a_lone_write_reaches_its_caller_and_the_next_submit_still_l
     committer = GroupCommit(RecordingWriter(), max_batch=10)
     with pytest.raises(ValueError, match="bad item"):
         committer.submit("bad")
+    assert committer.submit("after") == "done:after"
+
+
+def test_waiters_of_a_leader_that_dies_mid_batch_get_an_error_not_a_made_up_result():
+    class LeaderDies(BaseException):
+        """Stands for what no `except Exception` catches, e.g. a worker being shut down."""
+
+    writer = RecordingWriter(hold_first=True)
+
+    def write_batch(items):
+        result = writer(items)
+        if len(writer.batches) == 2:
+            raise LeaderDies
+        return result
+
+    committer = GroupCommit(write_batch, max_batch=100)
+    first, _, _ = submit_in_threads(committer, ["first"])
+    assert writer.first_started.wait(10)
+    errors, leader = {}, []
+
+    def run(item):
+        try:
+            committer.submit(item)
+        except BatchAbandoned as error:
+            errors[item] = error
+        except LeaderDies:
+            leader.append(item)
+
+    threads = [threading.Thread(target=run, args=(f"item{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: committer.queued == 3)
+    writer.release_first.set()
+    for thread in [*first, *threads]:
+        thread.join(10)
+    # The leader of the second batch saw its own exception; the other two were told.
+    assert len(leader) == 1 and len(errors) == 2
+    # And the next submit still finds a leader.
     assert committer.submit("after") == "done:after"
