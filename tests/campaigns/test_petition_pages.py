@@ -332,6 +332,26 @@ def test_too_many_attempts_for_one_email_get_a_429(client, settings):
     assert statuses == [302, 302, 429, 429]
 
 
+def test_a_rate_limit_window_opens_at_the_first_attempt_and_expires(client, settings):
+    from campaigns.abuse import email_limit, rate_limit_hit
+    from config.redis import redis_client
+
+    settings.RALLY_SIGN_LIMIT_PER_EMAIL = 2
+    window = email_limit().window_seconds
+    assert not rate_limit_hit(email_limit(), "window@example.org")
+    (key,) = redis_client().keys("rally:limit:email:*")
+    assert b"window@example.org" not in key  # hashed, never in clear
+    assert 0 < redis_client().ttl(key) <= window
+    # A later attempt does not push the window out; it only counts.
+    redis_client().expire(key, 5)
+    assert not rate_limit_hit(email_limit(), "window@example.org")
+    assert redis_client().ttl(key) <= 5
+    assert rate_limit_hit(email_limit(), "window@example.org")
+    # Once the window has passed, the address may try again.
+    redis_client().delete(key)
+    assert not rate_limit_hit(email_limit(), "window@example.org")
+
+
 class FakeSiteverify(BaseHTTPRequestHandler):
     """Answers like Turnstile's siteverify: success only for the response "good-token"."""
 
