@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp
 	$(BIN)/python manage.py bench_sign --requests 20000 --concurrency 50
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --returning 0.5
+	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --server gunicorn
 
 # Re-resolve exact versions after changing pyproject.toml's dependencies.
 lock: install

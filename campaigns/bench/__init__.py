@@ -1,1 +1,1 @@
-"""The sign benchmark (`manage.py bench_sign`): a gunicorn server and wrk with sign.lua."""
+"""The sign benchmark (`manage.py bench_sign`): a web server as deployed and wrk with sign.lua."""

@@ -20,10 +20,23 @@ from mailings.worker_processes import current_database_url
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class GunicornServer:
-    """gunicorn on a free local port with the production settings, as a deployment runs it."""
+SERVERS = ("granian", "gunicorn")
 
-    def __init__(self, *, worker_class: str, workers: int, threads: int, redis_url, log_path):
+
+class WebServer:
+    """granian or gunicorn on a free local port with the production settings, as deployed.
+
+    granian is what the Dockerfile runs; gunicorn is there to compare (its `worker_class`
+    sync or gthread). `threads` are granian's blocking threads or gunicorn's gthread threads,
+    per worker process.
+    """
+
+    def __init__(
+        self, *, server: str, workers: int, threads: int, redis_url, log_path, worker_class=""
+    ):
+        if server not in SERVERS:
+            raise CommandError(f"Unknown server {server!r}: choose one of {', '.join(SERVERS)}.")
+        self.server = server
         self.worker_class = worker_class
         self.workers = workers
         self.threads = threads
@@ -32,11 +45,10 @@ class GunicornServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> str:
-        """Start gunicorn and return its base URL once it serves the petition list."""
-        # The socket is bound here and handed over (fd://), so no other process can take the
-        # port between choosing it and gunicorn binding it.
+        """Start the server and return its base URL once it serves the petition list."""
         listener = socket.create_server(("127.0.0.1", 0), backlog=2048)
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        port = listener.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -58,16 +70,35 @@ class GunicornServer:
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "LOG_LEVEL": "WARNING",
         }
-        command = [
-            sys.executable, "-m", "gunicorn", "config.wsgi:application",
-            "--bind", f"fd://{listener.fileno()}",
-            "--workers", str(self.workers),
-            "--worker-class", self.worker_class,
-            *(["--threads", str(self.threads)] if self.worker_class == "gthread" else []),
-            # The default control socket is one path per user, shared by every gunicorn.
-            "--no-control-socket",
-            "--log-level", "warning",
-        ]  # fmt: skip
+        if self.server == "gunicorn":
+            # The socket is handed over (fd://), so no other process can take the port between
+            # choosing it and gunicorn binding it.
+            command = [
+                sys.executable, "-m", "gunicorn", "config.wsgi:application",
+                "--bind", f"fd://{listener.fileno()}",
+                "--workers", str(self.workers),
+                "--worker-class", self.worker_class,
+                *(["--threads", str(self.threads)] if self.worker_class == "gthread" else []),
+                # The default control socket is one path per user, shared by every gunicorn.
+                "--no-control-socket",
+                "--log-level", "warning",
+            ]  # fmt: skip
+            inherited = [listener.fileno()]
+        else:
+            # granian binds the port itself: it is freed just before, so another process could
+            # take it in between, and the start then fails with granian's own message.
+            listener.close()
+            command = [
+                sys.executable, "-m", "granian", "--interface", "wsgi",
+                "config.wsgi:application",
+                "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(self.workers),
+                "--blocking-threads", str(self.threads),
+                "--backlog", "2048",
+                "--no-ws",
+                "--log-level", "warning",
+            ]  # fmt: skip
+            inherited = []
         with listener, self.log_path.open("w") as log:
             self.process = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
                 command,
@@ -75,14 +106,14 @@ class GunicornServer:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=[listener.fileno()],
+                pass_fds=inherited,
                 # Its own process group, so the master and its workers can be killed together.
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise CommandError(f"gunicorn exited:\n{self.log()[-3000:]}")
+                raise CommandError(f"{self.server} exited:\n{self.log()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/petitions/", timeout=2) as response:  # noqa: S310
                     if response.status == 200:
@@ -90,7 +121,9 @@ class GunicornServer:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        raise CommandError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log()[-3000:]}")
+        raise CommandError(
+            f"{self.server} did not answer within {timeout:.0f} s:\n{self.log()[-3000:]}"
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

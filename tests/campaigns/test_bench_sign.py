@@ -48,10 +48,12 @@ def test_an_acknowledged_signature_missing_from_the_table_is_lost():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bench_sign_stores_every_acknowledged_signature_and_cleans_up():
-    """A tiny real run on PostgreSQL (gunicorn and wrk); on SQLite, a refusal that says why."""
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_bench_sign_stores_every_acknowledged_signature_and_cleans_up(server):
+    """A tiny real run on PostgreSQL (the server and wrk); on SQLite, a refusal that says why."""
     stdout = io.StringIO()
     run = {
+        "server": server,
         "requests": 200,
         "concurrency": 10,
         "supporters": 1000,
@@ -70,6 +72,7 @@ def test_bench_sign_stores_every_acknowledged_signature_and_cleans_up():
     assert result["signatures_in_db"] == 200 and result["lost"] == 0
     assert result["get_ok"] == 50
     assert result["supporters_in_db"] == 1000
+    assert result["server"] == server
     assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     # What signing made is gone; the synthetic supporters stay, as they were, for the next run.
     assert Supporter.objects.count() == 1000

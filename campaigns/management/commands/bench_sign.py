@@ -1,12 +1,13 @@
 """Benchmark signing a petition over real HTTP and print one JSON line.
 
-gunicorn serves the production settings against this PostgreSQL database, with --supporters
-synthetic supporters in the table. wrk (campaigns/bench/sign.lua) first loads the petition page,
-then posts N valid signatures by distinct signers as a browser would (the CSRF cookie and the
-form's token, Origin and Referer); with --returning, that share of them are supporters already.
-Afterwards the rows are counted: a signature that was answered with the thank-you redirect but
-is not in the table is lost. What signing made is deleted at the end; the synthetic supporters
-stay for the next run, since creating 2M takes a while.
+The web server (granian, as deployed; or gunicorn to compare) serves the production settings
+against this PostgreSQL database, with --supporters synthetic supporters in the table. wrk
+(campaigns/bench/sign.lua) first loads the petition page, then posts N valid signatures by
+distinct signers as a browser would (the CSRF cookie and the form's token, Origin and
+Referer); with --returning, that share of them are supporters already. Afterwards the rows
+are counted: a signature that was answered with the thank-you redirect but is not in the
+table is lost. What signing made is deleted at the end; the synthetic supporters stay for the
+next run, since creating 2M takes a while.
 """
 
 import json
@@ -23,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from campaigns.bench.server import GunicornServer, fetch_csrf
+from campaigns.bench.server import SERVERS, WebServer, fetch_csrf
 from campaigns.bench.wrk import run_wrk, summarise
 from campaigns.models import Campaign, Petition, Signature
 from supporters.models import ConsentRecord, Supporter
@@ -57,7 +58,7 @@ PETITION_BODY = "".join(
 
 
 class Command(BaseCommand):
-    help = "Sign a petition N times through gunicorn with wrk; print one JSON line."
+    help = "Sign a petition N times through a web server with wrk; print one JSON line."
 
     def add_arguments(self, parser):
         parser.add_argument("--requests", type=int, default=20_000, help="signatures to post")
@@ -74,22 +75,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--get-requests", type=int, default=2_000, help="petition page loads before signing"
         )
-        # gthread, a worker per core with 16 threads: concurrent signatures in one process share
-        # a transaction (config/group_commit.py), where sync workers write one each. On this
-        # 2-core box, 5,000 signatures at concurrency 50: gthread 2×16 276/s, 4×8 280/s, 2×8
-        # 213-338/s, sync ×5 202-225/s (page loads, which are CPU-bound, favour sync: 235/s
-        # against 136-164/s).
-        parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
-        parser.add_argument("--gunicorn-workers", type=int, default=None, help="default: cores")
-        parser.add_argument("--threads", type=int, default=16, help="per gthread worker")
+        # Threads matter: concurrent signatures in one process share a transaction
+        # (config/group_commit.py), where one-request-at-a-time workers write one each. On this
+        # 2-core box, 5,000 signatures at concurrency 50, back to back: granian 2 × 16 threads
+        # 338/s, gunicorn gthread 2 × 16 236/s (page loads 528/s against 289/s); earlier,
+        # gunicorn gthread 4 × 8 280/s and sync × 5 202-225/s.
+        parser.add_argument("--server", choices=SERVERS, default="granian")
+        parser.add_argument(
+            "--worker-class", choices=["sync", "gthread"], default="gthread", help="gunicorn's"
+        )
+        parser.add_argument(
+            "--workers", "--gunicorn-workers", type=int, default=None, help="default: cores"
+        )
+        parser.add_argument(
+            "--threads", type=int, default=16, help="per worker (gunicorn: gthread only)"
+        )
         parser.add_argument(
             "--timeout", type=float, default=7200, help="seconds each wrk run may take"
         )
 
     def handle(self, *args, **options):
         concurrency = options["concurrency"]
-        options["gunicorn_workers"] = options["gunicorn_workers"] or CORES
-        if options["worker_class"] != "gthread":
+        options["workers"] = options["workers"] or CORES
+        if options["server"] != "gunicorn":
+            options["worker_class"] = ""
+        elif options["worker_class"] != "gthread":
             options["threads"] = 1
         if connection.vendor != "postgresql":
             raise CommandError(
@@ -139,7 +149,8 @@ class Command(BaseCommand):
         result.update(
             {
                 "concurrency": concurrency,
-                "gunicorn_workers": options["gunicorn_workers"],
+                "server": options["server"],
+                "workers": options["workers"],
                 "worker_class": options["worker_class"],
                 "threads": options["threads"],
                 "returning": options["returning"],
@@ -151,22 +162,25 @@ class Command(BaseCommand):
     def _measure(
         self, petition, *, run, redis_url, wrk, synthetic, **options
     ) -> tuple[dict | None, dict]:
-        """Start gunicorn, load the petition page, sign it; return both wrk summaries."""
+        """Start the web server, load the petition page, sign it; return both wrk summaries."""
         concurrency, timeout = options["concurrency"], options["timeout"]
         with tempfile.TemporaryDirectory() as logs:
-            server = GunicornServer(
+            server = WebServer(
+                server=options["server"],
                 worker_class=options["worker_class"],
-                workers=options["gunicorn_workers"],
+                workers=options["workers"],
                 threads=options["threads"],
                 redis_url=redis_url,
-                log_path=Path(logs) / "gunicorn.log",
+                log_path=Path(logs) / "server.log",
             )
             try:
                 url = server.start()
                 page_url = f"{url}{petition.get_absolute_url()}"
+                layout = " ".join(
+                    filter(None, [str(options["workers"]), options["worker_class"], "workers"])
+                )
                 self.stderr.write(
-                    f"gunicorn at {url}: {options['gunicorn_workers']} "
-                    f"{options['worker_class']} workers"
+                    f"{options['server']} at {url}: {layout}"
                     + (f" × {options['threads']} threads" if options["threads"] > 1 else "")
                 )
                 page = None
