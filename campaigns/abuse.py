@@ -35,9 +35,9 @@ def email_limit() -> RateLimit:
 
 
 # One attempt in a window: the window opens at the first attempt and its key expires with it.
-# A script, so the two commands are one (no key is left without its expiry) and cost a single
-# round trip: under a surge this check ran as often as signing and cost a fifth of its CPU as a
-# MULTI/EXEC pipeline.
+# A script, so the two commands are one (no key is left without its expiry) and one command to
+# send and parse: this runs for every signature, and cost 170 µs of CPU as a MULTI/EXEC
+# pipeline against 109-155 µs as a script (measured alone, with hiredis).
 COUNT_ATTEMPT_LUA = """
 local attempts = redis.call('INCR', KEYS[1])
 if attempts == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end

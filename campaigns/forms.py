@@ -127,7 +127,7 @@ class FieldsCopiedPlainly(dict):
     """A form's base_fields, copied for each form as Field.__deepcopy__ would, 3× faster.
 
     Django deep-copies base_fields for every form it builds, so that a form may change its own
-    fields. Through copy.deepcopy that was a tenth of a signature's CPU. This copies exactly
+    fields: 93 µs a sign form through copy.deepcopy, 29 µs this way. This copies exactly
     what Field.__deepcopy__ and Widget.__deepcopy__ copy (the field, its widget, the widget's
     attrs, the error messages and the validators list) and shares the rest, as they do.
     Only for forms whose fields and widgets hold nothing else mutable (no choices).
