@@ -1,5 +1,6 @@
 """Writes that concern petitions: signing, and confirming a signature by email."""
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -8,13 +9,13 @@ from functools import partial
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from config.db import insert_unless_exists
-from config.group_commit import GroupCommit
+from config.group_commit import BatchAbandoned, GroupCommit
 from supporters.models import Supporter
 from supporters.services import (
     FILLABLE_FIELDS,
@@ -28,9 +29,18 @@ from .counters import petition_count_add
 from .links import make_confirmation_token
 from .models import Petition, Signature
 
+logger = logging.getLogger(__name__)
+
 
 class PetitionClosed(ValidationError):
     """The petition no longer takes signatures."""
+
+
+class SigningUnavailable(Exception):
+    """The database could not take the signature just now (too slow, or unreachable).
+
+    Nothing of it was stored: the signer may simply sign again.
+    """
 
 
 @dataclass(frozen=True)
@@ -100,18 +110,23 @@ def signature_create(
         raise PetitionClosed("This petition is closed and no longer takes signatures.")
     if signer.consent and not signer.consent_wording:
         signer = replace(signer, consent_wording=petition.consent_wording)
-    outcome = _signing.submit(
-        SignatureRequest(
-            petition_id=petition.pk,
-            signer=signer,
-            source_url=source_url[:500],
-            ip=truncate_ip(ip),
-            source=source,
-            supporter_source=source or petition.slug,
-            mailing_id=mailing_id,
-            confirmed=confirmed,
-        )
+    request = SignatureRequest(
+        petition_id=petition.pk,
+        signer=signer,
+        source_url=source_url[:500],
+        ip=truncate_ip(ip),
+        source=source,
+        supporter_source=source or petition.slug,
+        mailing_id=mailing_id,
+        confirmed=confirmed,
     )
+    try:
+        outcome = _signing.submit(request)
+    except (OperationalError, InterfaceError, BatchAbandoned) as error:
+        # A timeout, a lost connection, a database that is down: the write was rolled back or
+        # never made. Errors in the data itself (IntegrityError, DataError) are bugs and rise.
+        logger.warning("Signature not recorded, the database is unavailable: %s", error)
+        raise SigningUnavailable("The signature could not be recorded just now.") from error
     if outcome.closed:
         raise PetitionClosed("This petition is closed and no longer takes signatures.")
     return outcome
@@ -125,7 +140,7 @@ def signatures_record(requests: Sequence[SignatureRequest]) -> list[SignatureOut
     Follow-ups (counts, confirmation emails) are queued once the transaction commits.
     """
     if connection.vendor == "postgresql":
-        # One statement is a transaction of its own: no BEGIN and COMMIT round trips.
+        # One query is a transaction of its own: no BEGIN and COMMIT round trips.
         outcomes = _signatures_record_set_based(requests)
     else:
         with transaction.atomic():
@@ -221,7 +236,11 @@ _FILL_BLANKS = ",\n".join(
 )
 _CHANGED = " OR ".join(f"(known.{name} = '' AND EXCLUDED.{name} <> '')" for name in FILLABLE_FIELDS)
 _RESUBSCRIBES = "(known.status = 'unsubscribed' AND EXCLUDED.status = 'subscribed')"
+# SET LOCAL: the timeout holds for this batch only. With client-side binding (Django's default)
+# the three statements go as one simple query, which PostgreSQL runs as one transaction; inside
+# a caller's transaction the timeout is put back once the batch is written.
 SIGN_BATCH_SQL = f"""
+SET LOCAL statement_timeout = %(timeout_ms)s;
 WITH open_petition AS (
     SELECT id, requires_confirmation FROM campaigns_petition
     WHERE id = ANY(%(petition_ids)s::bigint[]) AND is_open
@@ -288,9 +307,10 @@ SELECT signing.petition_id, signing.email, signature.id, signature.inserted,
 FROM signing
 JOIN supporter USING (email)
 LEFT JOIN signature
-    ON signature.petition_id = signing.petition_id AND signature.supporter_id = supporter.id
+    ON signature.petition_id = signing.petition_id AND signature.supporter_id = supporter.id;
+SET LOCAL statement_timeout TO DEFAULT
 """  # noqa: S608 -- the only text put in is our own column names
-# Whitespace collapsed (4.3 KB to 3.9 KB): psycopg caches how it parses a statement only up to
+# Whitespace collapsed (4.4 KB to 3.99 KB): psycopg caches how it parses a statement only up to
 # 4 KB, and would parse this one again for every batch. (No literal in it holds a space.)
 SIGN_BATCH_SQL = " ".join(SIGN_BATCH_SQL.split())
 
@@ -312,6 +332,7 @@ def _signatures_record_set_based(requests: Sequence[SignatureRequest]) -> list[S
     consents = [request for request in requests if request.signer.consent]
     now = timezone.now()
     params = {
+        "timeout_ms": settings.RALLY_SIGN_WRITE_TIMEOUT_MS,
         "now": now,
         "petition_ids": sorted({request.petition_id for request in requests}),
         "sign_petition": [key[0] for key in signings],
@@ -338,6 +359,7 @@ def _signatures_record_set_based(requests: Sequence[SignatureRequest]) -> list[S
     params["supporter_source"] = [request.supporter_source for request in supporters.values()]
     with connection.cursor() as cursor:
         cursor.execute(SIGN_BATCH_SQL, params)
+        cursor.nextset()  # past the SET, to the batch's rows
         rows = cursor.fetchall()
     # A row per signing whose petition was open; its signature columns are null when the
     # signature was there already (and stays as it was).

@@ -35,6 +35,7 @@ from .selectors import (
 from .services import (
     PetitionClosed,
     SignatureInput,
+    SigningUnavailable,
     signature_confirm,
     signature_confirmation_resend,
     signature_create,
@@ -85,7 +86,10 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
         elif rate_limit_hit(ip_limit(), client_ip(request)):
             return _too_many_attempts(request, petition)
         elif invited:
-            return _sign_as_invited(request, petition, invited, embed=embed)
+            try:
+                return _sign_as_invited(request, petition, invited, embed=embed)
+            except SigningUnavailable:
+                status = 503
         elif not form.is_valid():
             status = 400
         elif form.is_bot:
@@ -115,13 +119,19 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
                 petition = copy.copy(petition)
                 petition.is_open = False
                 status = 409
+            except SigningUnavailable:
+                status = 503  # the page says nothing was stored; the form keeps what was typed
             else:
                 # The same answer for a new and a known email: nothing to enumerate.
                 return _thanks_redirect(
                     petition, embed=embed, confirm_by_email=petition.requires_confirmation
                 )
     context = _page_context(petition, content, form, invited=invited, embed=embed)
-    return render(request, template, context, status=status)
+    context["unavailable"] = status == 503
+    response = render(request, template, context, status=status)
+    if status == 503:
+        response["Retry-After"] = "10"
+    return response
 
 
 def _page_context(petition, content, form, *, invited, embed: bool) -> dict:

@@ -203,5 +203,9 @@ RALLY_CAPTCHA_VERIFY_URL = env.str("RALLY_CAPTCHA_VERIFY_URL", default="")
 # rendered it (an edit shows within this time); signing always checks in the database that the
 # petition is still open. 0 = read and render every time.
 RALLY_PETITION_CACHE_SECONDS = env.float("RALLY_PETITION_CACHE_SECONDS", default=5.0)
+# How long a batch of signatures may wait on PostgreSQL (a row locked elsewhere, say) before it
+# gives up: its signers then see "nothing was stored, please sign again", and the signers behind
+# it in the process are no longer held up. Milliseconds.
+RALLY_SIGN_WRITE_TIMEOUT_MS = env.int("RALLY_SIGN_WRITE_TIMEOUT_MS", default=5000)
 # How long a double opt-in confirmation link stays valid.
 RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)
