@@ -27,12 +27,13 @@ def short_write_timeout(settings):
     """Give up on a write after WAIT_MS, not the production default of seconds."""
     settings.RALLY_SIGN_WRITE_TIMEOUT_MS = WAIT_MS
     if connection.vendor == "sqlite":
-        # SQLite waits for its write lock as long as its busy timeout (30 s in settings).
+        # SQLite waits for its write lock as long as its busy timeout (OPTIONS["timeout"], s).
+        configured_ms = int(connection.settings_dict["OPTIONS"].get("timeout", 5) * 1000)
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA busy_timeout = {WAIT_MS}")
         yield
         with connection.cursor() as cursor:
-            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.execute(f"PRAGMA busy_timeout = {configured_ms}")
     else:
         yield
 
