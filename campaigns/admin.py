@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html
 
+from .confirmation import signature_confirmation_send
 from .exports import petition_printable_signers, petition_signatures_csv_response
 from .models import Campaign, Petition, PetitionTranslation, Signature
 from .richtext import sanitize_html
@@ -175,10 +176,6 @@ class SignatureAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resend confirmation email", permissions=["change"])
     def resend_confirmation(self, request, queryset):
-        # Imported on use because services.py was being written alongside this action; it can
-        # join the module's imports once both are committed.
-        from campaigns.services import signature_confirmation_send
-
         unconfirmed = queryset.filter(confirmed_at__isnull=True).select_related(
             "supporter", "petition"
         )

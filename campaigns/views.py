@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from supporters.models import Supporter
 
 from .abuse import captcha_passed, captcha_widget, client_ip, email_limit, ip_limit, rate_limit_hit
+from .confirmation import signature_confirmation_resend
 from .counters import petition_count
 from .forms import ResendConfirmationForm, SignatureForm, clean_source_ref
 from .links import read_confirmation_token, read_petition_token
@@ -32,12 +33,11 @@ from .selectors import (
     petition_published,
     petition_suggestion,
 )
-from .services import (
+from .signing import (
     PetitionClosed,
     SignatureInput,
     SigningUnavailable,
     signature_confirm,
-    signature_confirmation_resend,
     signature_create,
 )
 

@@ -1,15 +1,19 @@
-"""Celery tasks of the send queue: thin wrappers that take ids and call one service."""
+"""Celery tasks of the send queue: thin wrappers that take ids and call one service.
+
+Each imports its service in its body: services import this module to queue tasks, so the
+import goes one way at module level (the rule in every app).
+"""
 
 import os
 
 from celery import shared_task
 
-from mailings import services
-
 
 @shared_task(ignore_result=True)
 def mailing_snapshot_task(mailing_id: int) -> None:
-    services.mailing_snapshot_and_start(mailing_id=mailing_id)
+    from mailings.services import mailing_snapshot_and_start
+
+    mailing_snapshot_and_start(mailing_id=mailing_id)
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -19,8 +23,10 @@ def mailing_send_batch_task(self, mailing_id: int, attempt: int = 0) -> None:
     Fan-out is by chain, never one task per recipient, so the broker stays small whatever the
     audience size; a duplicated task is harmless because claiming is atomic.
     """
+    from mailings.services import mailing_send_batch
+
     worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
-    outcome = services.mailing_send_batch(mailing_id=mailing_id, worker=worker, attempt=attempt)
+    outcome = mailing_send_batch(mailing_id=mailing_id, worker=worker, attempt=attempt)
     if outcome.retry_after is not None:
         mailing_send_batch_task.apply_async(
             (mailing_id, attempt + 1), countdown=outcome.retry_after
@@ -33,4 +39,6 @@ def mailing_send_batch_task(self, mailing_id: int, attempt: int = 0) -> None:
 
 @shared_task(ignore_result=True)
 def mailing_sweep_task() -> None:
-    services.mailing_sweep()
+    from mailings.services import mailing_sweep
+
+    mailing_sweep()

@@ -11,6 +11,9 @@ from .models import ConsentRecord, Supporter
 # Fields a later sign-up may fill in when they are still blank, but never overwrite: anyone can
 # type anyone's email into a form, so a known supporter's details are not theirs to change.
 FILLABLE_FIELDS = ("first_name", "last_name", "country", "postcode")
+# Statuses that fresh consent lifts back to subscribed: someone who left may opt in again, but
+# consent does not make a bounced (dead) or complaining (hostile) mailbox safe to mail.
+CONSENT_LIFTS = (Supporter.Status.UNSUBSCRIBED,)
 
 
 def supporter_upsert(
@@ -54,20 +57,18 @@ def supporter_upsert(
         supporter._state.adding = False
         return supporter, True
     supporter = Supporter.objects.get(email=email)
-    created = False
-    if not created:
-        given = {
-            "first_name": first_name,
-            "last_name": last_name,
-            "country": country,
-            "postcode": postcode,
-        }
-        changed = [name for name in FILLABLE_FIELDS if given[name] and not getattr(supporter, name)]
-        for name in changed:
-            setattr(supporter, name, given[name])
-        if changed:
-            supporter.save(update_fields=[*changed, "updated_at"])
-    return supporter, created
+    given = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "country": country,
+        "postcode": postcode,
+    }
+    changed = [name for name in FILLABLE_FIELDS if given[name] and not getattr(supporter, name)]
+    for name in changed:
+        setattr(supporter, name, given[name])
+    if changed:
+        supporter.save(update_fields=[*changed, "updated_at"])
+    return supporter, False
 
 
 def truncate_ip(ip: str | None) -> str | None:
@@ -109,11 +110,10 @@ def consent_record_create(
 def supporter_subscribe(*, supporter_id: int) -> bool:
     """Subscribe a supporter who is unsubscribed, on fresh consent; return whether they were.
 
-    Fresh consent from someone who unsubscribed is a new opt-in. Bounced and complained
-    addresses stay suppressed: consent does not make a dead or hostile mailbox safe to mail.
+    Fresh consent from someone who unsubscribed is a new opt-in; see CONSENT_LIFTS.
     """
     return bool(
-        Supporter.objects.filter(pk=supporter_id, status=Supporter.Status.UNSUBSCRIBED).update(
+        Supporter.objects.filter(pk=supporter_id, status__in=CONSENT_LIFTS).update(
             status=Supporter.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
         )
     )

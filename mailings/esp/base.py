@@ -6,7 +6,8 @@ anymail sends one message per API call. Some ESPs accept a list of *different* m
 call (Postmark's /email/batch takes 500), which saves an HTTP round trip and most of the client
 work per message. A BatchSender builds each message's payload with the ESP's own anymail
 backend, so everything anymail does to a message still happens; only the HTTP call is shared.
-One module per provider, as anymail does with anymail/backends/.
+One module per provider, as anymail does with anymail/backends/; registry.py picks one. This
+base imports no provider.
 """
 
 from abc import ABC, abstractmethod
@@ -39,20 +40,3 @@ class BatchSender(ABC):
         Raise (as anymail would) when the request as a whole failed: throttled, refused, or
         the connection broke. `classify_send_error` then says whether it can be retried.
         """
-
-
-def batch_sender_for(connection) -> BatchSender | None:
-    """Return the batch sender for a connection's ESP, or None to send message by message."""
-    from anymail.backends.postmark import EmailBackend as PostmarkBackend
-    from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
-
-    from .postmark import PostmarkBatchSender
-    from .smtp import SMTPSender
-
-    if isinstance(connection, PostmarkBackend) and not connection.use_bulk_api:
-        return PostmarkBatchSender(connection)
-    # Exactly Django's SMTP backend: a subclass may sign or rewrite messages in ways that the
-    # lean writer would skip.
-    if type(connection) is SMTPBackend:
-        return SMTPSender(connection)
-    return None

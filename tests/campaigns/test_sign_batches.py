@@ -9,7 +9,7 @@ from django.core import mail
 
 from campaigns.counters import petition_count
 from campaigns.models import Signature
-from campaigns.services import SignatureInput, SignatureRequest, signatures_record
+from campaigns.signing import SignatureInput, SignatureRequest, signatures_record
 from supporters.models import ConsentRecord, Supporter
 from tests.factories import MailingFactory, PetitionFactory, SignatureFactory, SupporterFactory
 
@@ -205,7 +205,7 @@ def test_a_link_from_a_deleted_mailing_still_signs_without_credit(
 def test_on_a_confirmation_petition_consent_subscribes_only_once_confirmed(
     django_capture_on_commit_callbacks,
 ):
-    from campaigns.services import signature_confirm
+    from campaigns.signing import signature_confirm
 
     petition = PetitionFactory(requires_confirmation=True)
     SupporterFactory(email="left@example.org", status=Supporter.Status.UNSUBSCRIBED)

@@ -12,7 +12,7 @@ from django.db import connection, connections, transaction
 
 from campaigns.links import make_petition_token
 from campaigns.models import Signature
-from campaigns.services import SignatureInput, signature_create
+from campaigns.signing import SignatureInput, signature_create
 from supporters.models import ConsentRecord, Supporter
 from tests.campaigns.test_sign import VALID, sign
 from tests.factories import PetitionFactory, SupporterFactory

@@ -4,9 +4,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from campaigns.demo import content
 from campaigns.models import Campaign, Petition, PetitionTranslation, Signature
 from campaigns.richtext import sanitize_html
+from mailings.demo import content
 from mailings.models import Mailing
 from supporters.models import Supporter, Tag
 

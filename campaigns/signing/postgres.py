@@ -1,0 +1,161 @@
+"""The PostgreSQL writer: a whole batch of signatures in one statement (sign_batch.sql).
+
+What a surge of signers costs the database is mostly per statement, not per row, so the batch
+the group commit gathers is written at once, set-based, under the same rules as the portable
+writer (rules.py). The statement is a transaction of its own: no BEGIN and COMMIT round trips.
+"""
+
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from string import Template
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.counters import petition_count_add
+from campaigns.models import Petition, Signature
+from supporters.models import ConsentRecord, Supporter
+from supporters.services import supporter_subscribe
+
+from . import rules
+from .types import CLOSED, SignatureOutcome, SignatureRequest
+
+# Relies on psycopg internals: psycopg caches how it parses a statement only when the statement
+# is at most psycopg._queries.MAX_CACHED_STATEMENT_LENGTH bytes, and would parse this one again
+# for every batch. So comment lines go and white space is folded (no literal in it holds a
+# space); tests/campaigns/test_signing_rules.py fails when the statement stops being cached.
+
+
+def _load_statement() -> str:
+    text = (Path(__file__).with_name("sign_batch.sql")).read_text()
+    sql_lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    mailing_table = Signature._meta.get_field("mailing").related_model._meta.db_table
+    statement = Template("\n".join(sql_lines)).substitute(
+        petition_table=Petition._meta.db_table,
+        supporter_table=Supporter._meta.db_table,
+        consent_table=ConsentRecord._meta.db_table,
+        signature_table=Signature._meta.db_table,
+        mailing_table=mailing_table,
+        subscribed=Supporter.Status.SUBSCRIBED.value,
+        unsubscribed=Supporter.Status.UNSUBSCRIBED.value,
+        awaits_confirmation=rules.awaits_confirmation_sql(
+            requires_confirmation="p.requires_confirmation", link_proved="s.confirmed"
+        ),
+        consent_subscribes=rules.consent_subscribes_sql(
+            consent="s.any_consent",
+            requires_confirmation="p.requires_confirmation",
+            link_proved="s.confirmed",
+        ),
+        fill_blanks=rules.fill_blanks_sql("known", "EXCLUDED"),
+        fills_a_blank=rules.fills_a_blank_sql("known", "EXCLUDED"),
+        resubscribes=(
+            f"({rules.consent_lifts_sql('known.status')} "
+            f"AND EXCLUDED.status = '{Supporter.Status.SUBSCRIBED.value}')"
+        ),
+    )
+    return " ".join(statement.split())
+
+
+SIGN_BATCH_SQL = _load_statement()
+
+
+def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[SignatureOutcome]:
+    """Record a batch in one statement; return one outcome per request, in order.
+
+    The batch means what the same requests one after another would mean: each supporter is
+    described by the first non-blank value of each field among their requests, consent given
+    in any of them subscribes, and a (petition, email) pair's first request makes the signature
+    while the others are no-ops.
+    """
+    supporters: dict[str, dict] = {}
+    signings: dict[tuple[int, str], SignatureRequest] = {}
+    # Consent in any of a signing's requests subscribes; the signature records the first's.
+    consented: set[tuple[int, str]] = set()
+    for request in requests:
+        _describe_supporter(supporters, request)
+        key = (request.petition_id, request.signer.email)
+        signings.setdefault(key, request)
+        if request.signer.consent:
+            consented.add(key)
+    consents = [request for request in requests if request.signer.consent]
+    params = {
+        "timeout_ms": settings.RALLY_SIGN_WRITE_TIMEOUT_MS,
+        "now": timezone.now(),
+        "petition_ids": sorted({request.petition_id for request in requests}),
+        "sign_petition": [key[0] for key in signings],
+        "sign_email": [key[1] for key in signings],
+        "sign_mailing": [request.mailing_id for request in signings.values()],
+        "sign_source": [request.source for request in signings.values()],
+        "sign_confirmed": [request.confirmed for request in signings.values()],
+        "sign_consent": [request.signer.consent for request in signings.values()],
+        "sign_any_consent": [key in consented for key in signings],
+        "supporter_email": list(supporters),
+        "consent_petition": [request.petition_id for request in consents],
+        "consent_email": [request.signer.email for request in consents],
+        "consent_wording": [request.signer.consent_wording for request in consents],
+        "consent_source_url": [request.source_url for request in consents],
+        "consent_ip": [request.ip for request in consents],
+    }
+    for name in ("first_name", "last_name", "country", "postcode", "language", "source"):
+        params[f"supporter_{name}"] = [values[name] for values in supporters.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(SIGN_BATCH_SQL, params)
+        cursor.nextset()  # past the SET, to the batch's rows
+        rows = cursor.fetchall()
+    signed = _outcomes_by_signing(rows)
+    outcomes = []
+    for request in requests:
+        key = (request.petition_id, request.signer.email)
+        outcome = signed.get(key, CLOSED)
+        if signings[key] is not request and outcome.created:
+            outcome = SignatureOutcome(created=False, signature_id=outcome.signature_id)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _describe_supporter(supporters: dict[str, dict], request: SignatureRequest) -> None:
+    """Fold a request into what the batch says of its supporter, as one write after another.
+
+    The first request creates the supporter (language and source are theirs); each later one
+    may only fill a field still blank (rules.FILLABLE_FIELDS).
+    """
+    signer = request.signer
+    values = supporters.get(signer.email)
+    if values is None:
+        supporters[signer.email] = {
+            "first_name": signer.first_name,
+            "last_name": signer.last_name,
+            "country": signer.country,
+            "postcode": signer.postcode,
+            "language": signer.language or Supporter._meta.get_field("language").default,
+            "source": request.supporter_source,
+        }
+        return
+    for name in rules.FILLABLE_FIELDS:
+        if not values[name]:
+            values[name] = getattr(signer, name)
+
+
+def _outcomes_by_signing(rows) -> dict[tuple[int, str], SignatureOutcome]:
+    """Read the statement's rows: one per signing whose petition was open.
+
+    Its signature columns are null when the signature was there already and stays as it was.
+    """
+    signed = {}
+    for petition_id, email, signature_id, inserted, awaiting, consent, supporter_id in rows:
+        if signature_id is None:
+            signed[petition_id, email] = SignatureOutcome(created=False)
+        elif inserted:
+            signed[petition_id, email] = SignatureOutcome(
+                created=True, signature_id=signature_id, awaiting_confirmation=awaiting
+            )
+        else:  # an unconfirmed signature that this signing has just confirmed
+            signed[petition_id, email] = SignatureOutcome(created=False, signature_id=signature_id)
+            transaction.on_commit(partial(petition_count_add, petition_id))
+            if consent:
+                # A statement of its own (the one above has written this supporter's row). Were
+                # the process to die in between, they would stay unmailed: the safe way round.
+                supporter_subscribe(supporter_id=supporter_id)
+    return signed

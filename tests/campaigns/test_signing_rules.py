@@ -1,0 +1,109 @@
+"""The signing rules and their SQL twins agree on every input; the batch statement stays cached.
+
+rules.py states each rule once in Python, for the portable writer, with its SQL twin beside it
+for the PostgreSQL writer. Here every twin is evaluated by the database for every input and
+compared with its rule (the expressions are plain SQL, so SQLite evaluates them too).
+"""
+
+import itertools
+import re
+
+import pytest
+from django.db import connection
+from psycopg import _queries
+
+from campaigns.signing import SignatureInput, SignatureRequest, rules, signatures_record
+from campaigns.signing.postgres import SIGN_BATCH_SQL
+from supporters.models import Supporter
+from tests.factories import PetitionFactory
+
+pytestmark = pytest.mark.django_db
+
+BOOLEANS = (False, True)
+
+
+def evaluate(expression: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {expression}")  # noqa: S608 -- our own test expressions
+        return bool(cursor.fetchone()[0])
+
+
+def sql_boolean(value: bool) -> str:
+    return "TRUE" if value else "FALSE"
+
+
+def test_awaits_confirmation_and_its_sql_agree_on_every_input():
+    for requires, proved in itertools.product(BOOLEANS, BOOLEANS):
+        expected = rules.awaits_confirmation(requires_confirmation=requires, link_proved=proved)
+        sql = rules.awaits_confirmation_sql(
+            requires_confirmation=sql_boolean(requires), link_proved=sql_boolean(proved)
+        )
+        assert evaluate(sql) == expected, (requires, proved)
+
+
+def test_consent_subscribes_and_its_sql_agree_on_every_input():
+    for consent, requires, proved in itertools.product(BOOLEANS, BOOLEANS, BOOLEANS):
+        expected = rules.consent_subscribes(
+            consent=consent, requires_confirmation=requires, link_proved=proved
+        )
+        sql = rules.consent_subscribes_sql(
+            consent=sql_boolean(consent),
+            requires_confirmation=sql_boolean(requires),
+            link_proved=sql_boolean(proved),
+        )
+        assert evaluate(sql) == expected, (consent, requires, proved)
+
+
+def test_consent_lifts_only_who_left_in_python_and_in_sql():
+    assert set(rules.CONSENT_LIFTS) == {Supporter.Status.UNSUBSCRIBED}
+    for status in Supporter.Status:
+        assert evaluate(rules.consent_lifts_sql(f"'{status.value}'")) == (
+            status in rules.CONSENT_LIFTS
+        ), status
+
+
+def test_a_blank_is_filled_and_a_value_never_overwritten_in_sql():
+    def row(**values):
+        names = rules.FILLABLE_FIELDS
+        return "SELECT " + ", ".join(f"'{values.get(name, '')}' AS {name}" for name in names)
+
+    cases = [
+        ({}, {"postcode": "N1"}, True),
+        ({"postcode": "E1"}, {"postcode": "N1"}, False),
+        ({"first_name": "Ann"}, {"first_name": ""}, False),
+        ({}, {}, False),
+    ]
+    for known, new, fills in cases:
+        expression = rules.fills_a_blank_sql("known", "new")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {expression} FROM ({row(**known)}) AS known, ({row(**new)}) AS new"  # noqa: S608
+            )
+            assert bool(cursor.fetchone()[0]) == fills, (known, new)
+        fill = rules.fill_blanks_sql("known", "new").replace(" = CASE", " AS x_CASE")
+        # Each SET clause's value: the known value when set, else the new one.
+        values = re.findall(r"CASE .*? END", fill)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(values)} FROM ({row(**known)}) AS known, ({row(**new)}) AS new"  # noqa: S608
+            )
+            filled = dict(zip(rules.FILLABLE_FIELDS, cursor.fetchone(), strict=True))
+        for name in rules.FILLABLE_FIELDS:
+            assert filled[name] == (known.get(name) or new.get(name, "")), (known, new, name)
+
+
+def test_the_batch_statement_stays_within_psycopgs_parse_cache():
+    """Relies on psycopg internals (postgres.py): this fails when they change under it."""
+    assert len(SIGN_BATCH_SQL.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+    parameters = set(re.findall(r"%\((\w+)\)s", SIGN_BATCH_SQL))
+    assert len(parameters) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+    if connection.vendor != "postgresql":
+        return  # the statement runs on PostgreSQL alone
+    petition = PetitionFactory()
+    cache = _queries._query2pg_client
+    for attempt in range(2):
+        signer = SignatureInput(email=f"cached{attempt}@example.org", first_name="A", last_name="B")
+        before = cache.cache_info().hits
+        signatures_record([SignatureRequest(petition_id=petition.pk, signer=signer)])
+        hits = cache.cache_info().hits - before
+    assert hits >= 1, "the second batch was parsed again"
