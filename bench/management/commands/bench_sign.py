@@ -2,12 +2,12 @@
 
 The web server (granian, as deployed; or gunicorn to compare) serves the production settings
 against this PostgreSQL database, with --supporters synthetic supporters in the table. wrk
-(campaigns/bench/sign.lua) first loads the petition page, then posts N valid signatures by
-distinct signers as a browser would (the CSRF cookie and the form's token, Origin and
-Referer); with --returning, that share of them are supporters already. Afterwards the rows
-are counted: a signature that was answered with the thank-you redirect but is not in the
-table is lost. What signing made is deleted at the end; the synthetic supporters stay for the
-next run, since creating 2M takes a while.
+(bench/sign.lua) first loads the petition page, then posts N valid signatures by distinct
+signers as a browser would (the CSRF cookie and the form's token, Origin and Referer); with
+--returning, that share of them are supporters already. Afterwards the rows are counted: a
+signature that was answered with the thank-you redirect but is not in the table is lost. What
+signing made is deleted at the end; the synthetic supporters stay for the next run, since
+creating 2M takes a while.
 """
 
 import json
@@ -24,8 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from campaigns.bench.server import SERVERS, WebServer, fetch_csrf
-from campaigns.bench.wrk import run_wrk, summarise
+from bench.web_server import SERVERS, WebServer, fetch_csrf
+from bench.wrk import run_wrk, summarise
 from campaigns.models import Campaign, Petition, Signature
 from supporters.models import ConsentRecord, Supporter
 
