@@ -7,7 +7,7 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-from mailings.worker_processes import WorkerProcess, start_celery_worker
+from bench.worker_processes import WorkerProcess, start_celery_worker
 
 
 def purge_test_redis() -> None:

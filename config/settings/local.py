@@ -6,3 +6,5 @@ from .base import env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="rally-local-development-only-not-secret")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="mailings.backends.outbox.EmailBackend")
+# bench_send and bench_sign are a development tool; the production settings leave them out.
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]  # noqa: F405

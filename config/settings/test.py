@@ -8,6 +8,8 @@ from .base import *  # noqa: F403
 from .base import BASE_DIR, DATABASES, env
 
 SECRET_KEY = "rally-tests-not-secret"  # noqa: S105
+# bench_send and bench_sign are a development tool (tested here); production leaves them out.
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Worker processes started by the end-to-end tests get EMAIL_BACKEND and ANYMAIL from their
 # environment, pointing at a fake ESP; the test process itself keeps mail in memory.

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from bench.worker_processes import WorkerProcess
 from campaigns.models import Signature
 from espfakes import FakeSMTP
-from mailings.worker_processes import WorkerProcess
 from supporters.models import Supporter
 from tests.factories import PetitionFactory
 from tests.processes import wait_for

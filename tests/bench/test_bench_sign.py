@@ -5,7 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from campaigns.bench.wrk import parse_wrk_output, summarise
+from bench.wrk import parse_wrk_output, summarise
 from campaigns.models import Signature
 from supporters.models import ConsentRecord, Supporter
 

@@ -17,13 +17,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
+from bench.content import HTML_BODY, SUBJECT, TEXT_BODY
+from bench.worker_processes import process_tree_memory_mb, start_celery_worker
 from campaigns.models import Campaign, Petition
 from config.celery_app import app as celery_app
-from mailings import benchmark_content
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
 from mailings.services import mailing_send
-from mailings.worker_processes import process_tree_memory_mb, start_celery_worker
 from supporters.models import Supporter, Tag
 
 SAMPLE_SECONDS = 0.2
@@ -238,12 +238,12 @@ def _create_audience_and_mailing(run: str, recipients: int) -> tuple[Tag, Mailin
         campaign=campaign,
         petition=petition,
         name=f"Benchmark {run}",
-        subject=benchmark_content.SUBJECT,
+        subject=SUBJECT,
         preheader="Hundreds detained for marching peacefully. Add your name.",
         from_name="Rally Benchmark",
         from_email="bench@example.invalid",
-        html_body=benchmark_content.HTML_BODY,
-        text_body=benchmark_content.TEXT_BODY,
+        html_body=HTML_BODY,
+        text_body=TEXT_BODY,
     )
     mailing.audience_include_tags.add(tag)
     return tag, mailing

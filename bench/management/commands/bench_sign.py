@@ -2,12 +2,12 @@
 
 The web server (granian, as deployed; or gunicorn to compare) serves the production settings
 against this PostgreSQL database, with --supporters synthetic supporters in the table. wrk
-(campaigns/bench/sign.lua) first loads the petition page, then posts N valid signatures by
-distinct signers as a browser would (the CSRF cookie and the form's token, Origin and
-Referer); with --returning, that share of them are supporters already. Afterwards the rows
-are counted: a signature that was answered with the thank-you redirect but is not in the
-table is lost. What signing made is deleted at the end; the synthetic supporters stay for the
-next run, since creating 2M takes a while.
+(bench/sign.lua) first loads the petition page, then posts N valid signatures by distinct
+signers as a browser would (the CSRF cookie and the form's token, Origin and Referer); with
+--returning, that share of them are supporters already. Afterwards the rows are counted: a
+signature that was answered with the thank-you redirect but is not in the table is lost. What
+signing made is deleted at the end; the synthetic supporters stay for the next run, since
+creating 2M takes a while.
 """
 
 import json
@@ -24,8 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from campaigns.bench.server import SERVERS, WebServer, fetch_csrf
-from campaigns.bench.wrk import run_wrk, summarise
+from bench.web_server import SERVERS, WebServer, fetch_csrf
+from bench.wrk import run_wrk, summarise
 from campaigns.models import Campaign, Petition, Signature
 from supporters.models import ConsentRecord, Supporter
 
@@ -76,10 +76,10 @@ class Command(BaseCommand):
             "--get-requests", type=int, default=2_000, help="petition page loads before signing"
         )
         # Threads matter: concurrent signatures in one process share a transaction
-        # (config/group_commit.py), where one-request-at-a-time workers write one each. On this
-        # 2-core box, 5,000 signatures at concurrency 50, back to back: granian 2 × 16 threads
-        # 338/s, gunicorn gthread 2 × 16 236/s (page loads 528/s against 289/s); earlier,
-        # gunicorn gthread 4 × 8 280/s and sync × 5 202-225/s.
+        # (config/group_commit.py), where one-request-at-a-time workers write one each. granian
+        # is the default because it is what the Dockerfile runs and it signed and served the
+        # page fastest, with a worker per core × 16 threads; gunicorn (gthread or sync) stays
+        # to compare against (figures: docs/performance.md).
         parser.add_argument("--server", choices=SERVERS, default="granian")
         parser.add_argument(
             "--worker-class", choices=["sync", "gthread"], default="gthread", help="gunicorn's"

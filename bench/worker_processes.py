@@ -1,4 +1,4 @@
-"""Start Celery worker processes and measure them: used by the tests and by `bench_send`."""
+"""Start Celery worker processes and measure them: used by `bench_send` and by the tests."""
 
 import os
 import signal

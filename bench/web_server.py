@@ -15,9 +15,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from mailings.worker_processes import current_database_url
+from bench.worker_processes import current_database_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 SERVERS = ("granian", "gunicorn")
