@@ -36,8 +36,8 @@ def email_limit() -> RateLimit:
 
 # One attempt in a window: the window opens at the first attempt and its key expires with it.
 # A script, so the two commands are one (no key is left without its expiry) and one command to
-# send and parse: this runs for every signature, and cost 170 µs of CPU as a MULTI/EXEC
-# pipeline against 109-155 µs as a script (measured alone, with hiredis).
+# send and parse, cheaper than a MULTI/EXEC pipeline; this runs for every signature
+# (docs/performance.md, "Rate limits").
 COUNT_ATTEMPT_LUA = """
 local attempts = redis.call('INCR', KEYS[1])
 if attempts == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end

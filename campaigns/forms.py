@@ -53,7 +53,8 @@ def clean_source_ref(value: str) -> str:
 def _country_options_html(language: str) -> str:
     """Return the <option> list, sorted by name in the page's language; built once per language.
 
-    Escaping 250 names through format_html cost more than the rest of the page together.
+    Escaping 250 names through format_html for every page was costly (docs/performance.md,
+    "The sign form").
     """
     return format_html_join(
         "", '<option value="{}">{}</option>', ((code, str(name)) for code, name in countries)
@@ -63,8 +64,8 @@ def _country_options_html(language: str) -> str:
 class CountrySelect(forms.Widget):
     """A country list rendered in Python: Django's per-option templates cost ~250 renders a page.
 
-    A plain Widget, not a Select: copying a Select's choices for every form built cost a tenth
-    of a signature's CPU, and this widget renders its own options.
+    A plain Widget, not a Select: a Select's choices would be copied for every form built (what
+    that cost: docs/performance.md, "The sign form"), and this widget renders its own options.
     """
 
     def render(self, name, value, attrs=None, renderer=None):
@@ -101,8 +102,9 @@ def _country_codes() -> frozenset[str]:
 class CountryCodeField(forms.CharField):
     """An ISO 3166 country code from django-countries' list.
 
-    A ChoiceField would deep-copy its 250 choices for every form built: a quarter of the CPU
-    of a signature. The widget renders the list; this field only checks the code.
+    A ChoiceField would deep-copy its 250 choices for every form built, a cost measured in
+    docs/performance.md ("The sign form"). The widget renders the list; this field only checks
+    the code.
     """
 
     def to_python(self, value) -> str:
@@ -124,12 +126,15 @@ def _copy_plainly(obj):
 
 
 class FieldsCopiedPlainly(dict):
-    """A form's base_fields, copied for each form as Field.__deepcopy__ would, 3× faster.
+    """A form's base_fields, copied for each form by a re-implementation of Django internals.
 
+    It re-implements Field.__deepcopy__ and Widget.__deepcopy__;
+    tests/campaigns/test_form_copy_matches_django.py fails when Django changes what they copy.
     Django deep-copies base_fields for every form it builds, so that a form may change its own
-    fields: 93 µs a sign form through copy.deepcopy, 29 µs this way. This copies exactly
-    what Field.__deepcopy__ and Widget.__deepcopy__ copy (the field, its widget, the widget's
-    attrs, the error messages and the validators list) and shares the rest, as they do.
+    fields; through copy.deepcopy's generic protocol that was a sizeable share of building a
+    sign form (docs/performance.md, "The sign form"). This copies exactly what those two
+    methods copy (the field, its widget, the widget's attrs, the error messages and the
+    validators list), through the instance dict, and shares the rest, as they do.
     Only for forms whose fields and widgets hold nothing else mutable (no choices).
     """
 

@@ -124,7 +124,8 @@ class Delivery(models.Model):
         ]
         indexes = [
             # Claiming takes the lowest pending ids of a mailing: with id in the index that is
-            # an index range scan, not a sort of every pending row (216 ms at 400k pending).
+            # an index range scan, not a sort of every pending row, which grows with the
+            # audience (docs/performance.md, "Indexes").
             models.Index(fields=["mailing", "status", "id"], name="delivery_mailing_status_id"),
             # Webhooks that carry only the ESP's message id find the row by it. Rows not yet
             # sent have none, so a snapshot writes nothing to this index.

@@ -1,8 +1,8 @@
 """Group commit: concurrent requests of one process share a transaction, each told after commit.
 
-Written as a statement of its own, a signature cost PostgreSQL 1.7 ms of CPU here; ten in one
-statement took 2.4 ms to plan and run, 0.24 ms each: what a surge of signers costs the
-database is mostly per statement, not per row. So the web process's threads hand their writes
+What a surge of signers costs the database is mostly per statement, not per row: ten
+signatures in one statement cost PostgreSQL a fraction of the CPU of ten statements
+(docs/performance.md, "Group commit"). So the web process's threads hand their writes
 to a GroupCommit. The first thread to arrive becomes the leader: it writes what is queued, its
 own item included, in one call of `write_batch` (one transaction), hands leadership to the
 oldest thread still waiting, and tells every thread of its batch how its item went. While one batch

@@ -264,8 +264,12 @@ def _open(connection) -> None:
         return
     session = getattr(connection, "session", None)
     if isinstance(session, requests.Session) and session.trust_env:
-        # requests reads proxy settings from the environment on every request, a fifth of
-        # anymail's cost per message: read them once per batch instead.
+        # Relies on requests internals (trust_env, get_environ_proxies, merge_environment_settings).
+        # requests reads proxy settings from the environment on every request, a sizeable share
+        # of anymail's cost per message (docs/performance.md, "ESP fast paths"): read them once
+        # per batch instead. tests/mailings/test_esp_proxy_settings.py fails if requests stops
+        # honouring session.proxies and trust_env this way. With trust_env off, the session no
+        # longer reads REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or ~/.netrc either.
         api_url = getattr(connection, "api_url", "")
         session.proxies.update(requests.utils.get_environ_proxies(api_url) if api_url else {})
         session.trust_env = False
@@ -320,8 +324,9 @@ def delivery_record_outcome(outcome: BatchOutcome) -> None:
 def _set_status_with_detail(status: str, column: str, rows: list[tuple[int, str]], now) -> None:
     """Set `status` and a per-row text column on many deliveries in one statement.
 
-    Django's bulk_update builds a CASE per row and costs more than the sending itself; a
-    VALUES list (PostgreSQL) or executemany (SQLite) does the same work cheaply.
+    Django's bulk_update builds a CASE per row, which profiling found costly
+    (docs/performance.md, "Ledger writes"); a VALUES list (PostgreSQL) or executemany (SQLite)
+    does the same work cheaply.
     """
     if not rows:
         return
