@@ -162,8 +162,8 @@ def petition_printable_signers(petition: Petition) -> list[PrintableSigner]:
 
     The printable list is handed to the petition's target, so it carries nothing that lets
     them contact or identify a signer beyond what a paper petition would. Names, countries and
-    dates are formatted here rather than by template filters: 50k rows render in under two
-    seconds that way, against about three with `|date` on every row.
+    dates are formatted here rather than by template filters, which were slower on every row
+    of a large petition (docs/performance.md, "Fakes, exports and pages").
     """
     country_names = _country_names()
     rows = (

@@ -231,7 +231,7 @@ def _sign_as_invited(request, petition: Petition, invitation: Invitation, *, emb
 
 @lru_cache(maxsize=1024)
 def _thanks_url(slug: str) -> str:
-    # reverse() costs as much as a tenth of a signature; a slug's URL never changes.
+    # reverse() is costly on the signing path (docs/performance.md); a slug's URL never changes.
     return reverse("campaigns:petition_thanks", kwargs={"slug": slug})
 
 
@@ -239,7 +239,7 @@ def _thanks_redirect(petition: Petition, *, embed: bool, confirm_by_email: bool)
     url = _thanks_url(petition.slug)
     query = {key: "1" for key, on in (("embed", embed), ("confirm", confirm_by_email)) if on}
     # HttpResponseRedirect, not redirect(): that tries the URL as a view name first, and the
-    # NoReverseMatch it raises and catches cost as much as the rest of the redirect.
+    # NoReverseMatch it raises and catches is most of the redirect's cost.
     return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url)
 
 

@@ -82,9 +82,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    # Off by default: the check is a SELECT 1 before each request's first query, a tenth of a
-    # signature's cost. Without it, a request that meets a connection the database dropped (a
-    # restart) fails once, and the next one connects afresh.
+    # Off by default: the check is a SELECT 1 before each request's first query, a round trip
+    # on every signature (docs/performance.md). Without it, a request that meets a connection
+    # the database dropped (a restart) fails once, and the next one connects afresh.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(
         "DATABASE_CONN_HEALTH_CHECKS", default=False
     )
@@ -119,7 +119,7 @@ CELERY_RESULT_BACKEND = None
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 # A task is acknowledged only after it ran, so a killed worker's task is delivered again; every
-# task is written to be safe to run twice (see mailings/services.py).
+# task is written to be safe to run twice (see mailings/services/__init__.py).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

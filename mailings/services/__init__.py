@@ -1,6 +1,6 @@
 """Everything that can happen to a mailing and its deliveries: send, claim, record, finish.
 
-How a send runs (DESIGN.md, flow 3):
+How a send runs (the README's "How a mailing is sent"):
 1. `mailing_send` marks the mailing SENDING and queues the audience snapshot.
 2. `delivery_snapshot` freezes the audience into one PENDING Delivery per supporter.
 3. `mailing_send_batch` — run by up to RALLY_SEND_PARALLELISM task chains at once — claims a
