@@ -264,14 +264,17 @@ def _open(connection) -> None:
         return
     session = getattr(connection, "session", None)
     if isinstance(session, requests.Session) and session.trust_env:
-        # Relies on requests internals (trust_env, get_environ_proxies, merge_environment_settings).
-        # requests reads proxy settings from the environment on every request, a sizeable share
+        # Relies on requests internals (trust_env, merge_environment_settings). requests reads
+        # proxy and CA bundle settings from the environment on every request, a sizeable share
         # of anymail's cost per message (docs/performance.md, "ESP fast paths"): read them once
         # per batch instead. tests/mailings/test_esp_proxy_settings.py fails if requests stops
-        # honouring session.proxies and trust_env this way. With trust_env off, the session no
-        # longer reads REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or ~/.netrc either.
+        # honouring session.proxies, session.verify and trust_env this way. (~/.netrc, which
+        # trust_env also reads, is not read: ESP APIs authenticate with their own token.)
         api_url = getattr(connection, "api_url", "")
-        session.proxies.update(requests.utils.get_environ_proxies(api_url) if api_url else {})
+        if api_url:
+            environment = session.merge_environment_settings(api_url, {}, None, None, None)
+            session.proxies.update(environment["proxies"])
+            session.verify = environment["verify"]
         session.trust_env = False
 
 

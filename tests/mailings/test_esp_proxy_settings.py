@@ -13,6 +13,7 @@ from mailings.services.batches import _open
 
 API_URL = "http://127.0.0.1:9/"  # never contacted: nothing is sent
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 @pytest.fixture
@@ -21,6 +22,8 @@ def proxy_environment(monkeypatch):
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
+    for name in CA_BUNDLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
     def set_variables(**variables):
         for name, value in variables.items():
@@ -75,4 +78,18 @@ def test_the_batch_session_ignores_proxy_variables_set_after_it_opened(proxy_env
     # Read once per batch, by design: a batch lasts seconds, and a worker's environment is set
     # at start-up.
     assert _proxies(batch, API_URL)["http"] == PROXY
+    batch.close()
+
+
+@pytest.mark.parametrize("variable", CA_BUNDLE_VARIABLES)
+def test_the_batch_session_verifies_with_the_ca_bundle_a_default_session_uses(
+    proxy_environment, variable, tmp_path
+):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")  # requests only names the file until it connects
+    proxy_environment(**{variable: str(bundle)})
+    batch = _batch_session()
+    expected = requests.Session().merge_environment_settings(API_URL, {}, None, None, None)
+    assert expected["verify"] == str(bundle)
+    assert batch.merge_environment_settings(API_URL, {}, None, None, None)["verify"] == str(bundle)
     batch.close()
