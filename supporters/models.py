@@ -76,10 +76,6 @@ class Supporter(models.Model):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-    @property
-    def is_mailable(self) -> bool:
-        return self.status == self.Status.SUBSCRIBED
-
 
 class ConsentRecord(models.Model):
     """Proof of consent: the exact wording a supporter agreed to, when and where."""
