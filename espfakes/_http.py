@@ -112,7 +112,7 @@ class HTTPServerProtocol(asyncio.BufferedProtocol):
 
     A ``BufferedProtocol`` receives into one reusable buffer; a plain ``Protocol`` makes asyncio
     allocate a fresh 256 KiB bytes object for every recv(), which glibc serves with mmap and
-    munmap, a measurable cost at thousands of requests per second.
+    munmap, a cost that shows under a send benchmark's load (figures: docs/performance.md).
     """
 
     def __init__(self, app: HTTPApp) -> None:

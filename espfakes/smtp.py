@@ -108,11 +108,12 @@ _PLAIN_ANGLE_ADDRESS = re.compile(
 class _FastSMTP(SMTP):
     """Speed up aiosmtpd's two hot spots without changing what it answers.
 
-    Profiling a send benchmark showed aiosmtpd spending about half its time parsing MAIL/RCPT
-    addresses with the email package's full RFC 5322 header parser, and most of the rest
-    reading DATA one line per ``readuntil()``. Plain ``<local@domain>`` addresses take a regex
-    fast path (anything else still goes to aiosmtpd's parser), and DATA is read in runs up
-    to the next ``.<CRLF>``. Together that makes the sink several times faster.
+    Profiling a send benchmark showed aiosmtpd spending most of its time parsing MAIL/RCPT
+    addresses with the email package's full RFC 5322 header parser and reading DATA one line
+    per ``readuntil()``. Plain ``<local@domain>`` addresses take a regex fast path (anything
+    else still goes to aiosmtpd's parser), and DATA is read in runs up to the next
+    ``.<CRLF>``, so the sink keeps up with the senders it measures (figures:
+    docs/performance.md).
     """
 
     # The stream reader's limit, which caps how much one readuntil() may return. DATA needs
