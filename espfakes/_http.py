@@ -52,11 +52,6 @@ class Request:
     body: bytes
     keep_alive: bool
 
-    def header(self, name: bytes, default: str = "") -> str:
-        """Return a header value decoded as latin-1, the HTTP default."""
-        value = self.headers.get(name)
-        return default if value is None else value.decode("latin-1")
-
     def query_args(self) -> dict[str, str]:
         """Return the query string as a dict (last value wins)."""
         return dict(parse_qsl(self.query))

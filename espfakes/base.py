@@ -55,13 +55,7 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 def dumps(obj: Any) -> bytes:
     """Encode ``obj`` as compact ASCII JSON."""
-    return json.dumps(obj, separators=(",", ":"), default=_json_default).encode("ascii")
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, set | frozenset):
-        return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+    return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 def encode_counts(counts: Mapping[str, int]) -> tuple[bytes, bytes] | None:

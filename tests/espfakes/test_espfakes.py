@@ -34,7 +34,6 @@ from django.test import override_settings  # noqa: E402
 from espfakes import FakePostmark, FakeSMTP  # noqa: E402
 
 POSTMARK_BACKEND = "anymail.backends.postmark.EmailBackend"
-SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 SENDER = "Rally <rally@example.org>"
 
 
