@@ -32,19 +32,11 @@ from email.utils import getaddresses
 from typing import Any
 
 from espfakes._http import Request, Response, start_http_server
-from espfakes.base import (
-    DEFAULT_SAMPLE_SIZE,
-    LOCALHOST,
-    FakeApp,
-    FakeServerProcess,
-    address_list,
-    address_set,
-    dumps,
-    non_negative,
-    non_negative_int,
-    rate,
-    run_main,
-)
+from espfakes.base import DEFAULT_SAMPLE_SIZE, LOCALHOST, FakeApp
+from espfakes.cli import run_main
+from espfakes.encoding import dumps
+from espfakes.options import address_list, address_set, non_negative, non_negative_int, rate
+from espfakes.process import FakeServerProcess
 
 __all__ = ["FakePostmark", "PostmarkApp"]
 

@@ -27,17 +27,10 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, syntax
 
-from espfakes.base import (
-    DEFAULT_SAMPLE_SIZE,
-    LOCALHOST,
-    FakeApp,
-    FakeServerProcess,
-    address_list,
-    address_set,
-    non_negative,
-    rate,
-    run_main,
-)
+from espfakes.base import DEFAULT_SAMPLE_SIZE, LOCALHOST, FakeApp
+from espfakes.cli import run_main
+from espfakes.options import address_list, address_set, non_negative, rate
+from espfakes.process import FakeServerProcess
 
 __all__ = ["FakeSMTP", "SMTPApp"]
 
