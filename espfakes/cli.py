@@ -41,13 +41,16 @@ def run_main(
     app_cls: type[FakeApp],
     argv: list[str] | None,
     *,
+    module: str,
     description: str,
     default_port: int,
 ) -> int:
-    """Run ``app_cls`` from the command line until interrupted; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {app_cls.__module__}", description=description
-    )
+    """Run ``app_cls`` from the command line until interrupted; return the exit status.
+
+    ``module`` is what ``python -m`` runs, for the usage line: the app's own ``__module__`` is
+    ``__main__`` there, or not the module that has the entry point.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     parser.add_argument("--port", type=int, default=default_port, help="port on 127.0.0.1")
     # Used by FakeServerProcess: read options and commands on stdin, reply on stdout.
     parser.add_argument("--control", action="store_true", help=argparse.SUPPRESS)

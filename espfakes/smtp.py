@@ -485,10 +485,11 @@ class FakeSMTP(FakeServerProcess):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the SMTP sink in the foreground."""
+    """Run the SMTP sink in the foreground, or under ``FakeSMTP``'s control."""
     return run_main(
         SMTPApp,
         argv,
+        module=FakeSMTP.module,
         description="SMTP sink on 127.0.0.1 (prints one line per message).",
         default_port=1025,
     )
