@@ -52,11 +52,6 @@ class Request:
     body: bytes
     keep_alive: bool
 
-    def header(self, name: bytes, default: str = "") -> str:
-        """Return a header value decoded as latin-1, the HTTP default."""
-        value = self.headers.get(name)
-        return default if value is None else value.decode("latin-1")
-
     def query_args(self) -> dict[str, str]:
         """Return the query string as a dict (last value wins)."""
         return dict(parse_qsl(self.query))
@@ -112,7 +107,7 @@ class HTTPServerProtocol(asyncio.BufferedProtocol):
 
     A ``BufferedProtocol`` receives into one reusable buffer; a plain ``Protocol`` makes asyncio
     allocate a fresh 256 KiB bytes object for every recv(), which glibc serves with mmap and
-    munmap, a measurable cost at thousands of requests per second.
+    munmap, a cost that shows under a send benchmark's load (figures: docs/performance.md).
     """
 
     def __init__(self, app: HTTPApp) -> None:
