@@ -29,7 +29,8 @@ from .types import CLOSED, SignatureOutcome, SignatureRequest
 
 
 def _load_statement() -> str:
-    text = (Path(__file__).with_name("sign_batch.sql")).read_text()
+    """Fill sign_batch.sql with the table names and the rules' SQL; fold it for the cache."""
+    text = Path(__file__).with_name("sign_batch.sql").read_text()
     sql_lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
     mailing_table = Signature._meta.get_field("mailing").related_model._meta.db_table
     statement = Template("\n".join(sql_lines)).substitute(
