@@ -5,10 +5,12 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test lint format lock bench
 
-$(VENV)/.installed: requirements.lock $(wildcard locale/*/LC_MESSAGES/*.po)
+# requirements.lock is what production runs (the Dockerfile); requirements-dev.lock adds the
+# `dev` extra, with the same versions of everything both hold.
+$(VENV)/.installed: requirements.lock requirements-dev.lock $(wildcard locale/*/LC_MESSAGES/*.po)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	$(BIN)/python scripts/compile_messages.py
 	touch $@
 
@@ -39,7 +41,10 @@ bench: install
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --returning 0.5
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --server gunicorn
 
-# Re-resolve exact versions after changing pyproject.toml's dependencies.
+# Re-resolve exact versions after changing pyproject.toml's dependencies. Versions already in
+# a lock file are kept; the dev lock is constrained by the runtime one, so they never disagree.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint requirements.lock --output-file requirements-dev.lock pyproject.toml
