@@ -3,7 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format lock bench
+# The Debian packages each command needs, installed when missing (as root; otherwise it says
+# what to install). A command lists them before `install`, which may need python3-venv.
+SYSTEM_PACKAGES := system-packages-install system-packages-run system-packages-test \
+	system-packages-bench
+.PHONY: install run test lint format lock bench $(SYSTEM_PACKAGES)
+$(SYSTEM_PACKAGES): system-packages-%:
+	scripts/system_packages.sh $*
 
 # requirements.lock is what production runs (the Dockerfile); requirements-dev.lock adds the
 # `dev` extra, with the same versions of everything both hold.
@@ -14,12 +20,12 @@ $(VENV)/.installed: requirements.lock requirements-dev.lock $(wildcard locale/*/
 	$(BIN)/python scripts/compile_messages.py
 	touch $@
 
-install: $(VENV)/.installed
+install: system-packages-install $(VENV)/.installed
 
-run: install
+run: system-packages-run install
 	scripts/run.sh
 
-test: install
+test: system-packages-test install
 	scripts/redis.sh ensure
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -34,7 +40,7 @@ format: install
 
 # Benchmarks print one JSON line each. Use PostgreSQL: DATABASE_URL=postgres://… make bench
 BENCH_RECIPIENTS ?= 50000
-bench: install
+bench: system-packages-bench install
 	scripts/redis.sh ensure
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp postmark
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp
