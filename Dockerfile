@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+# Runtime dependencies only: requirements-dev.lock adds the test and lint tools.
 COPY requirements.lock .
 RUN pip install --no-cache-dir -r requirements.lock
 COPY . .

@@ -3,27 +3,36 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format lock bench
+# The Debian packages each command needs, installed when missing (as root; otherwise it says
+# what to install). A command lists them before `install`, which may need python3-venv.
+SYSTEM_PACKAGES := system-packages-install system-packages-run system-packages-test \
+	system-packages-bench
+.PHONY: install run test lint format lock bench $(SYSTEM_PACKAGES)
+$(SYSTEM_PACKAGES): system-packages-%:
+	scripts/system_packages.sh $*
 
-$(VENV)/.installed: requirements.lock $(wildcard locale/*/LC_MESSAGES/*.po)
+# requirements.lock is what production runs (the Dockerfile); requirements-dev.lock adds the
+# `dev` extra, with the same versions of everything both hold.
+$(VENV)/.installed: requirements.lock requirements-dev.lock $(wildcard locale/*/LC_MESSAGES/*.po)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	$(BIN)/python scripts/compile_messages.py
 	touch $@
 
-install: $(VENV)/.installed
+install: system-packages-install $(VENV)/.installed
 
-run: install
+run: system-packages-run install
 	scripts/run.sh
 
-test: install
+test: system-packages-test install
 	scripts/redis.sh ensure
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -31,7 +40,7 @@ format: install
 
 # Benchmarks print one JSON line each. Use PostgreSQL: DATABASE_URL=postgres://… make bench
 BENCH_RECIPIENTS ?= 50000
-bench: install
+bench: system-packages-bench install
 	scripts/redis.sh ensure
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp postmark
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp
@@ -39,7 +48,10 @@ bench: install
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --returning 0.5
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --server gunicorn
 
-# Re-resolve exact versions after changing pyproject.toml's dependencies.
+# Re-resolve exact versions after changing pyproject.toml's dependencies. Versions already in
+# a lock file are kept; the dev lock is constrained by the runtime one, so they never disagree.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint requirements.lock --output-file requirements-dev.lock pyproject.toml

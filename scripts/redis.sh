@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure Redis answers at REDIS_URL; start (and, as root, install) a local one if it does not.
+# Make sure Redis answers at REDIS_URL; start a local one if it does not. redis-server comes from
+# scripts/system_packages.sh, which `make run`, `make test` and `make bench` call first.
 #   scripts/redis.sh ensure      start a daemonised Redis when none answers (make test)
 #   scripts/redis.sh foreground  run one in the foreground (make run, after `check`; Ctrl-C)
 #   scripts/redis.sh check       exit 0 when Redis answers, 1 when it does not
@@ -23,14 +24,9 @@ if answering && [ "${1:-ensure}" = ensure ]; then
   exit 0
 fi
 if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing redis-server with apt-get…"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  else
-    echo "No Redis answers at $url and redis-server is not installed." >&2
-    echo "Install it (e.g. 'sudo apt-get install redis-server') or set REDIS_URL." >&2
-    exit 1
-  fi
+  echo "No Redis answers at $url and redis-server is not installed." >&2
+  echo "Install it (scripts/system_packages.sh run) or set REDIS_URL." >&2
+  exit 1
 fi
 # Nothing is persisted: PostgreSQL (or SQLite) holds the truth, Redis only the queue.
 args=(--bind 127.0.0.1 --port "$port" --save "" --appendonly no)
