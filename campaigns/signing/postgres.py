@@ -20,6 +20,7 @@ from supporters.models import ConsentRecord, Supporter
 from supporters.services import supporter_subscribe
 
 from . import rules
+from .portable import signatures_write_portable
 from .types import CLOSED, SignatureOutcome, SignatureRequest
 
 # Relies on psycopg internals: psycopg caches how it parses a statement only when the statement
@@ -70,6 +71,8 @@ def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[Sign
     in any of them subscribes, and a (petition, email) pair's first request makes the signature
     while the others are no-ops.
     """
+    if _proof_differs_within_a_signing(requests):
+        return signatures_write_portable(requests)
     supporters: dict[str, dict] = {}
     signings: dict[tuple[int, str], SignatureRequest] = {}
     # Consent in any of a signing's requests subscribes; the signature records the first's.
@@ -114,6 +117,22 @@ def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[Sign
             outcome = SignatureOutcome(created=False, signature_id=outcome.signature_id)
         outcomes.append(outcome)
     return outcomes
+
+
+def _proof_differs_within_a_signing(requests: Sequence[SignatureRequest]) -> bool:
+    """Return whether one signing's requests differ in whether a personal link proved them.
+
+    The statement takes a signing's proof from its first request, which then decides what the
+    others mean; one after another, a later request's proof would count in its own right. Two
+    such requests in one batch (a form and a personal link of the same signer, at the same
+    moment) are rare enough to be written one after another, by the portable writer.
+    """
+    proved: dict[tuple[int, str], bool] = {}
+    for request in requests:
+        key = (request.petition_id, request.signer.email)
+        if proved.setdefault(key, request.confirmed) != request.confirmed:
+            return True
+    return False
 
 
 def _describe_supporter(supporters: dict[str, dict], request: SignatureRequest) -> None:

@@ -49,7 +49,6 @@ def signature_create(
     """
     if not petition.is_open:
         raise PetitionClosed("This petition is closed and no longer takes signatures.")
-    signer = replace(signer, email=rules.normalised_email(signer.email))
     if signer.consent and not signer.consent_wording:
         signer = replace(signer, consent_wording=petition.consent_wording)
     request = SignatureRequest(
@@ -81,6 +80,7 @@ def signatures_record(requests: Sequence[SignatureRequest]) -> list[SignatureOut
     time. Either way the batch means what the same requests one after another would mean.
     Follow-ups (counts, confirmation emails) are queued once the transaction commits.
     """
+    requests = [_with_normalised_email(request) for request in requests]
     outcomes = signature_writer()(requests)
     # Run at once when the write has committed, or when an enclosing transaction does.
     newly_counted: Counter[int] = Counter()
@@ -94,8 +94,16 @@ def signatures_record(requests: Sequence[SignatureRequest]) -> list[SignatureOut
     return outcomes
 
 
+def _with_normalised_email(request: SignatureRequest) -> SignatureRequest:
+    """Return the request with its email as Supporter stores it, which both writers match on."""
+    email = rules.normalised_email(request.signer.email)
+    if email == request.signer.email:
+        return request
+    return replace(request, signer=replace(request.signer, email=email))
+
+
 def signature_writer() -> Writer:
-    """The writer for this database: set-based on PostgreSQL, the ORM's loop elsewhere."""
+    """Return the writer for this database: one statement on PostgreSQL, the ORM elsewhere."""
     if connection.vendor == "postgresql":
         return signatures_write_postgres
     return signatures_write_portable

@@ -26,7 +26,7 @@ __all__ = [
 
 
 def normalised_email(email: str) -> str:
-    """The address as Supporter stores it (trimmed, lower-cased): one supporter per mailbox."""
+    """Return the address as Supporter stores it (trimmed, lower-cased): one per mailbox."""
     return Supporter._meta.get_field("email").get_prep_value(email)
 
 
@@ -37,7 +37,7 @@ def normalised_email(email: str) -> str:
 
 
 def fill_blanks_sql(known: str, new: str) -> str:
-    """SET clauses that fill each blank fillable field of `known` from `new`."""
+    """Return SET clauses that fill each blank fillable field of `known` from `new`."""
     return ", ".join(
         f"{name} = CASE WHEN {known}.{name} = '' THEN {new}.{name} ELSE {known}.{name} END"
         for name in FILLABLE_FIELDS
@@ -45,7 +45,7 @@ def fill_blanks_sql(known: str, new: str) -> str:
 
 
 def fills_a_blank_sql(known: str, new: str) -> str:
-    """True when `new` fills at least one blank field of `known` (then updated_at moves)."""
+    """Return SQL that is true when `new` fills a blank field of `known` (updated_at moves)."""
     return " OR ".join(f"({known}.{name} = '' AND {new}.{name} <> '')" for name in FILLABLE_FIELDS)
 
 
@@ -54,13 +54,13 @@ def fills_a_blank_sql(known: str, new: str) -> str:
 
 
 def consent_lifts_sql(status: str) -> str:
-    """True when the supporter's `status` is one that fresh consent lifts to subscribed."""
+    """Return SQL that is true when `status` is one that fresh consent lifts to subscribed."""
     lifted = ", ".join(f"'{status_value}'" for status_value in CONSENT_LIFTS)
     return f"({status} IN ({lifted}))"
 
 
 def awaits_confirmation(*, requires_confirmation: bool, link_proved: bool) -> bool:
-    """Whether a signature waits for its emailed link before it counts.
+    """Return whether a signature waits for its emailed link before it counts.
 
     It does on a petition that asks for confirmation, unless a personal link from a mailing
     proved the address. A signing that does not wait also confirms the same signer's earlier
@@ -70,11 +70,12 @@ def awaits_confirmation(*, requires_confirmation: bool, link_proved: bool) -> bo
 
 
 def awaits_confirmation_sql(*, requires_confirmation: str, link_proved: str) -> str:
+    """Return awaits_confirmation as SQL over the two columns named."""
     return f"({requires_confirmation} AND NOT {link_proved})"
 
 
 def consent_subscribes(*, consent: bool, requires_confirmation: bool, link_proved: bool) -> bool:
-    """Whether ticking consent subscribes the signer now.
+    """Return whether ticking consent subscribes the signer now.
 
     Consent subscribes at once, unless the address is still to be confirmed: then it waits for
     the emailed link (signature_confirm subscribes them), so that nobody is mailed at an
@@ -86,6 +87,7 @@ def consent_subscribes(*, consent: bool, requires_confirmation: bool, link_prove
 
 
 def consent_subscribes_sql(*, consent: str, requires_confirmation: str, link_proved: str) -> str:
+    """Return consent_subscribes as SQL over the three columns named."""
     awaits = awaits_confirmation_sql(
         requires_confirmation=requires_confirmation, link_proved=link_proved
     )

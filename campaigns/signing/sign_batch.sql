@@ -14,8 +14,7 @@ WITH open_petition AS (
     WHERE id = ANY(%(petition_ids)s::bigint[]) AND is_open
 ),
 signing AS (
-    SELECT s.*, p.requires_confirmation, $awaits_confirmation AS awaits,
-        $consent_subscribes AS subscribes
+    SELECT s.*, $awaits_confirmation AS awaits, $consent_subscribes AS subscribes
     FROM unnest(%(sign_petition)s::bigint[], %(sign_email)s::text[], %(sign_mailing)s::bigint[],
                 %(sign_source)s::text[], %(sign_confirmed)s::boolean[],
                 %(sign_consent)s::boolean[], %(sign_any_consent)s::boolean[])

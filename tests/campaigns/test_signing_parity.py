@@ -302,9 +302,10 @@ def test_the_honeypot_and_a_closed_petition_store_nothing(run_scenario):
 
 
 def test_a_batch_means_the_same_requests_one_after_another(run_scenario):
-    def request(world, petition, email, *, consent, **signer):
+    def request(world, petition, email, *, consent, confirmed=False, **signer):
         details = {"first_name": "Bo", "last_name": "", "postcode": "", **signer}
         return SignatureRequest(
+            confirmed=confirmed,
             petition_id=petition.pk,
             signer=SignatureInput(
                 email=email,
@@ -327,6 +328,16 @@ def test_a_batch_means_the_same_requests_one_after_another(run_scenario):
                 request(world, world.open, "left@example.org", consent=False),
                 request(world, world.second, "left@example.org", consent=True),
                 request(world, world.confirming, "fresh@example.org", consent=True),
+                request(world, world.open, " Upper@Example.ORG ", consent=True),
+            ]
+        )
+        # The form and a personal link of one signer at the same moment.
+        signatures_record(
+            [
+                request(world, world.confirming, "mixed@example.org", consent=True),
+                request(
+                    world, world.confirming, "mixed@example.org", consent=False, confirmed=True
+                ),
             ]
         )
 
@@ -335,5 +346,7 @@ def test_a_batch_means_the_same_requests_one_after_another(run_scenario):
     assert (twice["last_name"], twice["postcode"], twice["status"]) == ("Ko", "E1", "subscribed")
     assert rows["supporters"]["left@example.org"]["status"] == "subscribed"
     assert rows["supporters"]["fresh@example.org"]["status"] == "unsubscribed"
-    assert rows["counts"] == {"open": 2, "confirming": 0, "second": 2}
+    assert rows["supporters"]["upper@example.org"]["status"] == "subscribed"
+    assert rows["supporters"]["mixed@example.org"]["status"] == "subscribed"
+    assert rows["counts"] == {"open": 3, "confirming": 1, "second": 2}
     assert [email for email, _ in rows["emails"]] == ["fresh@example.org"]

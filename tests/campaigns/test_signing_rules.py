@@ -95,6 +95,8 @@ def test_a_blank_is_filled_and_a_value_never_overwritten_in_sql():
 def test_the_batch_statement_stays_within_psycopgs_parse_cache():
     """Relies on psycopg internals (postgres.py): this fails when they change under it."""
     assert len(SIGN_BATCH_SQL.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+    # Folded onto one line, an SQL comment would swallow the rest of the statement.
+    assert "--" not in SIGN_BATCH_SQL
     parameters = set(re.findall(r"%\((\w+)\)s", SIGN_BATCH_SQL))
     assert len(parameters) <= _queries.MAX_CACHED_STATEMENT_PARAMS
     if connection.vendor != "postgresql":
