@@ -125,7 +125,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "transactional"
-# Confirmation emails and test sends never wait behind a bulk send (DESIGN.md, Queues).
+# Confirmation emails and test sends never wait behind a bulk send: each kind of work has a
+# queue of its own (transactional, bulk, tracking), and a worker may serve any of them.
 # Each queue has its own exchange and routing key: queues that shared the default exchange and
 # key would each receive a copy of every task.
 CELERY_TASK_QUEUES = tuple(

@@ -11,9 +11,10 @@ from mailings.selectors import mailing_audience
 from supporters.models import Supporter
 
 # The audience is frozen in slices, each its own statement and commit, so that sending starts
-# after the first slice instead of after the whole audience (29 s at 1M in one statement). The
-# first slice is the audience's first few thousand members, for a first message within a
-# second; the rest go by ranges of supporter ids from there.
+# after the first slice instead of after the whole audience, which takes long for a large list
+# (docs/performance.md, "Snapshot and first message"). The first slice is the audience's first
+# few thousand members, for a first message within a second; the rest go by ranges of supporter
+# ids from there.
 FIRST_SLICE_SIZE = 5_000
 SLICE_IDS = 100_000
 SQLITE_CHUNK_SIZE = 5_000
