@@ -41,8 +41,6 @@ from .signing import (
     signature_create,
 )
 
-SHARE_CHANNELS = ("email", "whatsapp", "telegram", "x", "facebook", "link")
-
 
 def petition_list(request):
     return render(request, "campaigns/petition_list.html", {"petitions": petition_list_open()})
