@@ -275,7 +275,7 @@ def _open(connection) -> None:
             environment = session.merge_environment_settings(api_url, {}, None, None, None)
             session.proxies.update(environment["proxies"])
             session.verify = environment["verify"]
-        session.trust_env = False
+            session.trust_env = False
 
 
 def _reconnect(connection) -> None:
