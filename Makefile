@@ -13,7 +13,9 @@ $(SYSTEM_PACKAGES): system-packages-%:
 
 # requirements.lock is what production runs (the Dockerfile); requirements-dev.lock adds the
 # `dev` extra, with the same versions of everything both hold.
-$(VENV)/.installed: requirements.lock requirements-dev.lock $(wildcard locale/*/LC_MESSAGES/*.po)
+# Order-only: python3-venv must be there before the venv is made, even under `make -j`.
+$(VENV)/.installed: requirements.lock requirements-dev.lock $(wildcard locale/*/LC_MESSAGES/*.po) \
+		| system-packages-install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.lock

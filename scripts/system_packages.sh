@@ -70,7 +70,7 @@ if ! command -v apt-get >/dev/null; then
 fi
 if [ "$(id -u)" != 0 ]; then
   echo "$command_name needs Debian packages that are not installed. Run:" >&2
-  echo "  sudo apt-get install ${options[*]} ${missing[*]}" >&2
+  echo "  sudo apt-get update && sudo apt-get install ${options[*]} ${missing[*]}" >&2
   exit 1
 fi
 echo "Installing Debian packages for $command_name: ${missing[*]}"
