@@ -14,7 +14,7 @@ from .models import Campaign, Petition, PetitionTranslation, Signature
 from .richtext import sanitize_html
 
 # Who may take signers' personal data out of Rally, as a file or on paper.
-SIGNATURE_EXPORT_PERMISSION = "campaigns.view_signature"
+SIGNATURE_EXPORT_PERMISSION = "campaigns.export_signatures"
 
 
 @admin.register(Campaign)

@@ -108,6 +108,9 @@ class Signature(models.Model):
                 fields=["petition", "supporter"], name="signature_petition_supporter_unique"
             ),
         ]
+        # Exports carry supporters' personal data: a permission of their own, apart from
+        # viewing signatures in the admin.
+        permissions = [("export_signatures", "Can export a petition's signers")]
 
     def __str__(self) -> str:
         return f"{self.supporter} signed {self.petition}"

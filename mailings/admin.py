@@ -4,11 +4,12 @@ from django.utils.html import format_html, format_html_join
 
 from campaigns.richtext import sanitize_html
 
-from .models import Delivery, Mailing, OutboxMessage, TrackingEvent
+from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
 from .rendering import MERGE_FIELDS, compile_merge_template
 from .selectors import mailing_delivery_counts
 from .services import (
     MailingStateError,
+    mailing_audit_record,
     mailing_cancel,
     mailing_pause,
     mailing_resume,
@@ -93,6 +94,22 @@ class MailingAdmin(admin.ModelAdmin):
         ),  # fmt: skip
     )
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        action = MailingAuditEntry.Action.EDITED if change else MailingAuditEntry.Action.CREATED
+        detail = ", ".join(form.changed_data)[:500] if change else ""
+        mailing_audit_record(mailing=obj, action=action, actor=request.user, detail=detail)
+
+    # State changes need a permission of their own (Mailing.Meta.permissions), not only the
+    # right to change a mailing; admin actions name them in `permissions=[…]`.
+    def has_send_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("mailings.send_mailing")
+
+    def has_control_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("mailings.control_mailing")
+
     def get_readonly_fields(self, request, obj=None):
         readonly = ["merge_field_help", "status", "status_reason", "started_at", "finished_at",
                     "progress"]  # fmt: skip
@@ -120,17 +137,17 @@ class MailingAdmin(admin.ModelAdmin):
         labels = dict(Delivery.Status.choices)
         return ", ".join(f"{labels[status]}: {n:,}" for status, n in counts.items())
 
-    @admin.action(description="Send now")
+    @admin.action(description="Send now", permissions=["send"])
     def send_now(self, request, queryset):
         for mailing in queryset:
             try:
-                mailing_send(mailing=mailing)
+                mailing_send(mailing=mailing, actor=request.user)
             except MailingStateError as error:
                 self.message_user(request, str(error), messages.ERROR)
             else:
                 self.message_user(request, f"“{mailing}” is being sent.", messages.SUCCESS)
 
-    @admin.action(description="Schedule for its scheduled time")
+    @admin.action(description="Schedule for its scheduled time", permissions=["send"])
     def schedule(self, request, queryset):
         for mailing in queryset:
             if mailing.scheduled_at is None:
@@ -139,7 +156,7 @@ class MailingAdmin(admin.ModelAdmin):
                 )
                 continue
             try:
-                mailing_schedule(mailing=mailing, send_at=mailing.scheduled_at)
+                mailing_schedule(mailing=mailing, send_at=mailing.scheduled_at, actor=request.user)
             except MailingStateError as error:
                 self.message_user(request, str(error), messages.ERROR)
             else:
@@ -151,29 +168,50 @@ class MailingAdmin(admin.ModelAdmin):
 
     def _change_status(self, request, queryset, service, done: str, refused: str):
         for mailing in queryset:
-            if service(mailing_id=mailing.pk):
+            if service(mailing_id=mailing.pk, actor=request.user):
                 self.message_user(request, f"“{mailing}” {done}.", messages.SUCCESS)
             else:
                 status = mailing.get_status_display().lower()
                 self.message_user(request, f"“{mailing}” is {status}: {refused}.", messages.ERROR)
 
-    @admin.action(description="Pause sending")
+    @admin.action(description="Pause sending", permissions=["control"])
     def pause(self, request, queryset):
         self._change_status(
             request, queryset, mailing_pause, "is paused", "only a sending mailing can pause"
         )
 
-    @admin.action(description="Resume sending")
+    @admin.action(description="Resume sending", permissions=["control"])
     def resume(self, request, queryset):
         self._change_status(
             request, queryset, mailing_resume, "is sending again", "only a paused one resumes"
         )
 
-    @admin.action(description="Cancel (what is not sent yet is never sent)")
+    @admin.action(
+        description="Cancel (what is not sent yet is never sent)", permissions=["control"]
+    )
     def cancel(self, request, queryset):
         self._change_status(
             request, queryset, mailing_cancel, "is cancelled", "it has finished already"
         )
+
+
+@admin.register(MailingAuditEntry)
+class MailingAuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: the mailing services write it, nobody edits it."""
+
+    list_display = ("created_at", "actor_name", "action", "mailing_name", "recipient_count")
+    list_filter = ("action",)
+    search_fields = ("mailing_name", "actor_name")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Delivery)

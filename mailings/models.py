@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from campaigns.models import Campaign, Petition
@@ -9,6 +10,9 @@ class Mailing(models.Model):
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
+        # A send to more than RALLY_APPROVAL_THRESHOLD recipients waits for a second
+        # campaigner; the send queue acts on nothing in this status.
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
         SCHEDULED = "scheduled", "Scheduled"
         SENDING = "sending", "Sending"
         PAUSED = "paused", "Paused"
@@ -60,7 +64,7 @@ class Mailing(models.Model):
     )
 
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
+        max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
     # Why the mailing is in its status when the system put it there (e.g. an automatic pause).
     status_reason = models.CharField(max_length=500, blank=True)
@@ -71,14 +75,91 @@ class Mailing(models.Model):
     # The last time a worker claimed a batch; the sweep re-queues a send that went quiet.
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    # Who asked for the send that awaits approval: they may not approve it themselves.
+    send_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        # What changes a mailing's state is gated by these, not by the change permission alone.
+        permissions = [
+            ("send_mailing", "Can send, schedule and unschedule a mailing"),
+            ("approve_mailing", "Can approve another campaigner's large send"),
+            ("control_mailing", "Can pause, resume and cancel a mailing"),
+            ("test_send_mailing", "Can send test copies of a mailing"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class MailingAuditEntry(models.Model):
+    """Who did what to a mailing, when, and how many it would reach at that moment.
+
+    Written by the mailing services alone; names are copied, so the record outlives the user
+    and the mailing it speaks of.
+    """
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        EDITED = "edited", "Edited"
+        TEST_SENT = "test_sent", "Test copies sent"
+        SENT = "sent", "Sent"
+        SEND_REQUESTED = "send_requested", "Send asked for, awaiting approval"
+        SCHEDULED = "scheduled", "Scheduled"
+        UNSCHEDULED = "unscheduled", "Unscheduled"
+        APPROVED = "approved", "Approved"
+        PAUSED = "paused", "Paused"
+        RESUMED = "resumed", "Resumed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    mailing = models.ForeignKey(
+        Mailing, on_delete=models.SET_NULL, null=True, related_name="audit_entries"
+    )
+    mailing_name = models.CharField(max_length=200)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # The audience's size when it happened, where that matters (a send, a schedule, …).
+    recipient_count = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "mailing audit entry"
+        verbose_name_plural = "mailing audit log"
+
+    def __str__(self) -> str:
+        actor = self.actor_name or "Rally"
+        return f"{actor}: {self.get_action_display().lower()} “{self.mailing_name}”"
 
 
 class Delivery(models.Model):

@@ -15,6 +15,7 @@ are reported, never re-sent. Outcomes are recorded per batch, so at most one bat
 worker ends up UNKNOWN.
 """
 
+from .audit import mailing_audit_record
 from .batches import (
     BatchOutcome,
     ClaimedDelivery,
@@ -43,6 +44,7 @@ __all__ = [
     "delivery_claim_batch",
     "delivery_record_outcome",
     "delivery_snapshot",
+    "mailing_audit_record",
     "mailing_cancel",
     "mailing_finish_if_done",
     "mailing_pause",

@@ -5,19 +5,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailings import tasks
-from mailings.models import Delivery, Mailing
+from mailings.models import Delivery, Mailing, MailingAuditEntry
+from mailings.selectors import mailing_audience
 
+from .audit import mailing_audit_record
 from .snapshot import delivery_snapshot
+
+Action = MailingAuditEntry.Action
 
 
 class MailingStateError(Exception):
     """The mailing is not in a status that allows what was asked."""
 
 
-def mailing_send(*, mailing: Mailing) -> None:
+def mailing_send(*, mailing: Mailing, actor=None) -> None:
     """Start sending a draft or scheduled mailing now.
 
-    Safe to call twice: the conditional UPDATE lets only the first call through.
+    Safe to call twice: the conditional UPDATE lets only the first call through. `actor` is the
+    user who asked (None for beat starting a scheduled send), for the audit log.
     """
     now = timezone.now()
     started = Mailing.objects.filter(
@@ -30,41 +35,61 @@ def mailing_send(*, mailing: Mailing) -> None:
             "only a draft or scheduled mailing can be sent."
         )
     mailing.status = Mailing.Status.SENDING
+    mailing_audit_record(
+        mailing=mailing,
+        action=Action.SENT,
+        actor=actor,
+        recipient_count=mailing_audience(mailing).count(),
+    )
     tasks.mailing_snapshot_task.delay_on_commit(mailing.pk)
 
 
-def mailing_schedule(*, mailing: Mailing, send_at) -> None:
+def mailing_schedule(*, mailing: Mailing, send_at, actor=None) -> None:
     """Schedule a draft mailing; beat's sweep starts it when the time comes."""
     scheduled = Mailing.objects.filter(
         pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
     ).update(status=Mailing.Status.SCHEDULED, scheduled_at=send_at, updated_at=timezone.now())
     if not scheduled:
         raise MailingStateError(f"“{mailing}” has started already and cannot be scheduled.")
+    mailing_audit_record(
+        mailing=mailing,
+        action=Action.SCHEDULED,
+        actor=actor,
+        recipient_count=mailing_audience(mailing).count(),
+        detail=f"for {send_at.isoformat()}",
+    )
 
 
-def mailing_pause(*, mailing_id: int, reason: str = "") -> bool:
+def mailing_pause(*, mailing_id: int, reason: str = "", actor=None) -> bool:
     """Pause a sending mailing; batches in flight finish, no new batch starts.
 
     Return False when it was not sending (already paused, finished or cancelled).
     """
-    return bool(
-        Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).update(
-            status=Mailing.Status.PAUSED, status_reason=reason[:500], updated_at=timezone.now()
-        )
+    paused = Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).update(
+        status=Mailing.Status.PAUSED, status_reason=reason[:500], updated_at=timezone.now()
     )
+    if paused:
+        _audit_by_id(mailing_id, Action.PAUSED, actor=actor, detail=reason)
+    return bool(paused)
 
 
-def mailing_resume(*, mailing_id: int) -> bool:
+def mailing_resume(*, mailing_id: int, actor=None) -> bool:
     """Resume a paused mailing where it stopped: pending deliveries only, nobody twice."""
     resumed = Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.PAUSED).update(
         status=Mailing.Status.SENDING, status_reason="", updated_at=timezone.now()
     )
     if resumed:
+        _audit_by_id(mailing_id, Action.RESUMED, actor=actor)
         transaction.on_commit(lambda: mailing_start_batches(mailing_id=mailing_id))
     return bool(resumed)
 
 
-def mailing_cancel(*, mailing_id: int) -> bool:
+def _audit_by_id(mailing_id: int, action, *, actor=None, detail: str = "") -> None:
+    mailing = Mailing.objects.only("pk", "name").get(pk=mailing_id)
+    mailing_audit_record(mailing=mailing, action=action, actor=actor, detail=detail)
+
+
+def mailing_cancel(*, mailing_id: int, actor=None) -> bool:
     """Cancel a mailing that has not finished; what is still pending is never sent."""
     now = timezone.now()
     with transaction.atomic():
@@ -82,6 +107,7 @@ def mailing_cancel(*, mailing_id: int) -> bool:
             Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.PENDING).update(
                 status=Delivery.Status.CANCELLED, updated_at=now
             )
+            _audit_by_id(mailing_id, Action.CANCELLED, actor=actor)
     return bool(cancelled)
 
 

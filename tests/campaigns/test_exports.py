@@ -17,7 +17,14 @@ from tests.factories import PetitionFactory, SignatureFactory, SupporterFactory
 
 pytestmark = pytest.mark.django_db
 
-CAMPAIGNER_PERMISSIONS = ["view_petition", "change_petition", "view_signature", "change_signature"]
+# Whoever delivers the petition to its target: exporting is a permission of its own.
+CAMPAIGNER_PERMISSIONS = [
+    "view_petition",
+    "change_petition",
+    "view_signature",
+    "change_signature",
+    "export_signatures",
+]
 
 
 def staff_client(client, *, permissions):
@@ -172,6 +179,16 @@ def test_exports_are_refused_without_the_view_signature_permission(
 
     staff_client(client, permissions=["view_petition", "change_petition"])
     assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize("page", ["export.csv", "printable/"])
+def test_viewing_signatures_alone_does_not_let_anyone_export_them(
+    client, petition_to_deliver, page
+):
+    staff_client(client, permissions=["view_petition", "view_signature"])
+    url = f"/admin/campaigns/petition/{petition_to_deliver.pk}/{page}"
+    assert client.get(url).status_code == 403
+    assert "export_signatures_csv" not in client.get("/admin/campaigns/petition/").content.decode()
 
 
 def test_export_links_and_action_are_hidden_without_the_view_signature_permission(

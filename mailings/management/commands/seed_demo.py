@@ -8,6 +8,7 @@ from campaigns.models import Campaign, Petition, PetitionTranslation, Signature
 from campaigns.richtext import sanitize_html
 from mailings.demo import content
 from mailings.models import Mailing
+from mailings.roles import campaigner_group_ensure
 from supporters.models import Supporter, Tag
 
 DEMO_USERNAME = "campaigner"
@@ -116,12 +117,8 @@ class Command(BaseCommand):
         return mailing
 
     def seed_campaigner(self) -> None:
-        group, _ = Group.objects.get_or_create(name="Campaigners")
-        group.permissions.set(
-            Permission.objects.filter(
-                content_type__app_label__in=["supporters", "campaigns", "mailings"]
-            )
-        )
+        # A migration makes the group (mailings 0006); a flushed test database has lost it.
+        group = campaigner_group_ensure(group_model=Group, permission_model=Permission)
         user, created = User.objects.get_or_create(
             username=DEMO_USERNAME, defaults={"is_staff": True, "first_name": "Demo"}
         )

@@ -1,0 +1,48 @@
+"""The roles Rally defines: what a campaigner may do, as (app, permission codename) lists.
+
+Plain data, imported by the migration that creates the group (mailings 0006) and by
+`campaigner_group_ensure`, so that both give the group the same rights.
+"""
+
+CAMPAIGNER_GROUP = "Campaigner"
+
+# Compose, preview, test, send, schedule, approve, pause, resume, cancel, read the ledger.
+# Not: delete supporters, export supporters' data (campaigns.export_signatures), change users.
+CAMPAIGNER_PERMISSIONS = {
+    "mailings": [
+        "add_mailing", "change_mailing", "view_mailing",
+        "send_mailing", "approve_mailing", "control_mailing", "test_send_mailing",
+        "view_delivery", "view_trackingevent", "view_outboxmessage", "view_mailingauditentry",
+    ],
+    "campaigns": [
+        "add_campaign", "change_campaign", "view_campaign",
+        "add_petition", "change_petition", "view_petition",
+        "add_petitiontranslation", "change_petitiontranslation", "delete_petitiontranslation",
+        "view_petitiontranslation", "view_signature",
+    ],
+    "supporters": [
+        "view_supporter", "view_consentrecord", "add_tag", "change_tag", "view_tag",
+    ],
+}  # fmt: skip
+
+
+def campaigner_group_ensure(*, group_model, permission_model):
+    """Create the Campaigner group if missing and give it exactly its permissions; return it.
+
+    Takes the models so that the migration can pass its historical ones; anything else passes
+    django.contrib.auth's Group and Permission. Raises when a permission does not exist yet.
+    """
+    group, _ = group_model.objects.get_or_create(name=CAMPAIGNER_GROUP)
+    granted = []
+    for app_label, codenames in CAMPAIGNER_PERMISSIONS.items():
+        permissions = list(
+            permission_model.objects.filter(
+                content_type__app_label=app_label, codename__in=codenames
+            )
+        )
+        missing = set(codenames) - {permission.codename for permission in permissions}
+        if missing:
+            raise LookupError(f"Permissions missing for the Campaigner group: {sorted(missing)}")
+        granted += permissions
+    group.permissions.set(granted)
+    return group
