@@ -1,9 +1,11 @@
 """Reads about mailings that span relations: the audience and the ledger."""
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from campaigns.models import Signature
-from supporters.models import Supporter
+from supporters.models import Language, Supporter
 
 from .models import Delivery, Mailing
 
@@ -64,3 +66,20 @@ def mailing_delivery_counts(mailing: Mailing) -> dict[str, int]:
     )
     counts.update(dict(rows))
     return counts
+
+
+@dataclass(frozen=True)
+class AudienceCounts:
+    """How many supporters a mailing would reach, and how many of them read each language."""
+
+    count: int
+    by_language: dict[str, int]
+
+
+def mailing_audience_counts(mailing: Mailing) -> AudienceCounts:
+    """Count a mailing's audience as it stands, by supporter language, every language present."""
+    by_language = dict.fromkeys(Language.values, 0)
+    rows = mailing_audience(mailing).values_list("language").annotate(n=Count("pk")).order_by()
+    for language, n in rows:
+        by_language[language] = by_language.get(language, 0) + n
+    return AudienceCounts(count=sum(by_language.values()), by_language=by_language)

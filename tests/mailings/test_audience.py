@@ -1,6 +1,6 @@
 import pytest
 
-from mailings.selectors import mailing_audience
+from mailings.selectors import mailing_audience, mailing_audience_counts
 from supporters.models import Supporter
 from tests.factories import (
     MailingFactory,
@@ -59,3 +59,19 @@ def test_tags_language_and_country_narrow_the_audience():
     mailing.audience_country = "lt"
     assert audience_emails(mailing) == {"ru@example.org"}
     assert Supporter.objects.count() == 4
+
+
+def test_audience_counts_break_down_by_language_with_every_language_present():
+    petition = PetitionFactory()
+    SupporterFactory.create_batch(3, language="ru")
+    SupporterFactory(language="en")
+    signed = SupporterFactory(language="en")
+    SignatureFactory(petition=petition, supporter=signed)
+    SupporterFactory(language="ru", status=Supporter.Status.UNSUBSCRIBED)
+    mailing = MailingFactory(audience_not_signed_petition=petition)
+    counts = mailing_audience_counts(mailing)
+    assert (counts.count, counts.by_language) == (4, {"en": 1, "ru": 3})
+    assert mailing_audience_counts(MailingFactory(audience_language="en")).by_language == {
+        "en": 2,
+        "ru": 0,
+    }
