@@ -1,9 +1,13 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from campaigns.richtext import sanitize_html
 
+from .admin_views.preview import mailing_preview_view, mailing_test_send_view
 from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
 from .rendering import MERGE_FIELDS, compile_merge_template
 from .selectors import mailing_delivery_counts
@@ -93,6 +97,19 @@ class MailingAdmin(admin.ModelAdmin):
             },
         ),  # fmt: skip
     )
+
+    def get_urls(self):
+        # The mailing's own pages (mailings/admin_views/), before the admin's catch-all URLs.
+        def page(route, view, name):
+            wrapped = self.admin_site.admin_view(partial(view, self))
+            return path(route, wrapped, name=f"mailings_mailing_{name}")
+
+        return [
+            # Preview and test copies.
+            page("<int:mailing_id>/preview/", mailing_preview_view, "preview"),
+            page("<int:mailing_id>/test-send/", mailing_test_send_view, "test_send"),
+            *super().get_urls(),
+        ]
 
     def save_model(self, request, obj, form, change):
         if not change:

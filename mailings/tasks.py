@@ -1,11 +1,15 @@
 """Celery tasks of the send queue: thin wrappers that take ids and call one service.
 
-Each imports its service in its body: services import this module to queue tasks, so the
-import goes one way at module level (the rule in every app).
+mailing_test_send_task runs on the default `transactional` queue, so a campaigner waiting for
+a test copy never waits behind a bulk send. Each task imports its service in its body:
+services import this module to queue tasks, so the import goes one way at module level (the
+rule in every app).
 """
 
 import os
+import smtplib
 
+from anymail.exceptions import AnymailAPIError
 from celery import shared_task
 
 
@@ -42,3 +46,15 @@ def mailing_sweep_task() -> None:
     from mailings.services import mailing_sweep
 
     mailing_sweep()
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(smtplib.SMTPException, OSError, AnymailAPIError),
+    retry_backoff=5,
+    max_retries=5,
+)
+def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[str]) -> None:
+    from mailings.services.test_send import mailing_test_copies_send
+
+    mailing_test_copies_send(mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses)

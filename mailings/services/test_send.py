@@ -1,0 +1,101 @@
+"""Test copies of a mailing: rendered as a chosen supporter, sent to a campaigner's own inbox.
+
+They go through the transactional queue, never touch the ledger (no Delivery row), and are
+recorded in the audit log.
+"""
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+from mailings import tasks
+from mailings.models import Mailing, MailingAuditEntry
+from mailings.rendering import build_message, compiled_mailing, merge_fields
+from supporters.models import Supporter
+
+from .audit import mailing_audit_record
+
+# Campaigners test with their own addresses; a longer list is a send, not a test.
+TEST_SEND_MAX_ADDRESSES = 10
+TEST_SUBJECT_PREFIX = "[TEST] "
+
+
+class MailingTestSendRefused(ValueError):
+    """The test send was not queued; the message says why, for the campaigner."""
+
+
+def recipients_of_test_copies(text: str) -> list[str]:
+    """Return the normalised addresses in `text` (comma, semicolon or newline separated).
+
+    Raise MailingTestSendRefused naming the first malformed address, or when there are none or more
+    than TEST_SEND_MAX_ADDRESSES.
+    """
+    addresses: list[str] = []
+    for candidate in filter(None, (part.strip() for part in re.split(r"[,;\n\r]+", text))):
+        try:
+            address = validate_email(candidate, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as error:
+            raise MailingTestSendRefused(
+                f"“{candidate}” is not an email address: {error}"
+            ) from error
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise MailingTestSendRefused("Give at least one address to send the test copy to.")
+    if len(addresses) > TEST_SEND_MAX_ADDRESSES:
+        raise MailingTestSendRefused(
+            f"A test goes to at most {TEST_SEND_MAX_ADDRESSES} addresses; "
+            f"{len(addresses)} were given."
+        )
+    return addresses
+
+
+def mailing_test_send(
+    *, mailing: Mailing, addresses: str, supporter: Supporter, actor
+) -> list[str]:
+    """Queue `[TEST]` copies of a mailing, rendered as `supporter`; return the addresses.
+
+    Nothing is queued or recorded when an address is refused.
+    """
+    recipients = recipients_of_test_copies(addresses)
+    mailing_audit_record(
+        mailing=mailing,
+        action=MailingAuditEntry.Action.TEST_SENT,
+        actor=actor,
+        detail=f"as supporter #{supporter.pk} to {', '.join(recipients)}",
+    )
+    tasks.mailing_test_send_task.delay_on_commit(mailing.pk, supporter.pk, recipients)
+    return recipients
+
+
+def mailing_test_copies_send(*, mailing_id: int, supporter_id: int, addresses: list[str]) -> int:
+    """Render and send the test copies queued by mailing_test_send; return how many went."""
+    mailing = Mailing.objects.select_related("petition").filter(pk=mailing_id).first()
+    supporter = Supporter.objects.filter(pk=supporter_id).first()
+    if mailing is None or supporter is None:
+        return 0  # deleted meanwhile: nothing to render
+    compiled = compiled_mailing(mailing)
+    fields = supporter_merge_fields(compiled, supporter)
+    for address in addresses:
+        message = build_message(compiled=compiled, fields=fields, delivery_id=0)
+        message.to = [address]
+        message.subject = TEST_SUBJECT_PREFIX + message.subject
+        # A mail client's unsubscribe button must not unsubscribe the supporter it was
+        # rendered as; and no webhook event of a test copy is about a ledger row.
+        message.extra_headers.pop("List-Unsubscribe", None)
+        message.extra_headers.pop("List-Unsubscribe-Post", None)
+        message.metadata = {"mailing_id": str(mailing_id), "test_copy": "1"}
+        message.send()
+    return len(addresses)
+
+
+def supporter_merge_fields(compiled, supporter: Supporter) -> dict[str, str]:
+    """The merge fields of one supporter, as the send queue makes them (previews, tests)."""
+    return merge_fields(
+        compiled=compiled,
+        supporter_id=supporter.pk,
+        email=supporter.email,
+        first_name=supporter.first_name,
+        last_name=supporter.last_name,
+        country=str(supporter.country or ""),
+    )
