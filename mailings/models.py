@@ -118,6 +118,34 @@ class Mailing(models.Model):
         return self.name
 
 
+class MailingVersion(models.Model):
+    """The appeal in one language: each supporter gets the version in their language, if any.
+
+    A supporter whose language has no version gets the mailing's own (default) content. The
+    ledger records which version each supporter got (Delivery.version_language).
+    """
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="versions")
+    language = models.CharField(max_length=8, choices=Language.choices)
+    subject = models.CharField(max_length=250)
+    preheader = models.CharField(max_length=250, blank=True)
+    html_body = models.TextField()
+    text_body = models.TextField(
+        blank=True, help_text="Leave empty to send the text made from the HTML."
+    )
+
+    class Meta:
+        ordering = ["language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailing", "language"], name="mailing_version_language_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailing} ({self.get_language_display()})"
+
+
 class MailingAuditEntry(models.Model):
     """Who did what to a mailing, when, and how many it would reach at that moment.
 
@@ -187,6 +215,9 @@ class Delivery(models.Model):
     )
     supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # The MailingVersion this supporter gets, by language; empty for the mailing's default.
+    # Chosen when the audience is frozen, so the ledger says what each supporter was sent.
+    version_language = models.CharField(max_length=8, blank=True)
     # Which worker claimed it and until when; the sweep recovers expired leases.
     claimed_by = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterator
 
 from django.db import connection as db_connection
-from django.db.models import Max
+from django.db.models import Case, CharField, F, Max, Value, When
 from django.utils import timezone
 
 from mailings.models import Delivery, Mailing
@@ -30,7 +30,7 @@ def delivery_snapshot(*, mailing_id: int, on_first_slice: Callable[[], None] | N
     `mailing_send_batch`).
     """
     mailing = Mailing.objects.get(pk=mailing_id)
-    audience = mailing_audience(mailing)
+    audience = _with_version_language(mailing, mailing_audience(mailing))
     # The first members by id, wherever they are: an audience that is a tag of a big table may
     # start millions of ids in, and ranges from the table's first id would scan to it first.
     first_ids = list(audience.order_by("pk").values_list("pk", flat=True)[:FIRST_SLICE_SIZE])
@@ -65,29 +65,48 @@ def _heartbeat(mailing_id: int) -> None:
     Mailing.objects.filter(pk=mailing_id).update(heartbeat_at=timezone.now())
 
 
+def _with_version_language(mailing: Mailing, audience):
+    """Annotate each supporter with the version they get: their language's, or "" (default)."""
+    languages = list(mailing.versions.values_list("language", flat=True))
+    return audience.annotate(
+        version_language=Case(
+            When(language__in=languages, then=F("language")),
+            default=Value(""),
+            output_field=CharField(),
+        )
+    )
+
+
 def _insert_deliveries(mailing_id: int, supporters) -> None:
     now = timezone.now()
-    supporter_ids = supporters.values("pk")
+    supporter_ids = supporters.values("pk", "version_language")
     if db_connection.vendor == "postgresql":
         audience_sql, audience_params = supporter_ids.query.sql_with_params()
         with db_connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO {Delivery._meta.db_table}
-                    (mailing_id, supporter_id, status, claimed_by, esp_message_id, error,
-                     created_at, updated_at)
-                SELECT %s, audience.supporter_id, %s, '', '', '', %s, %s
-                FROM ({audience_sql}) AS audience (supporter_id)
+                    (mailing_id, supporter_id, version_language, status, claimed_by,
+                     esp_message_id, error, created_at, updated_at)
+                SELECT %s, audience.supporter_id, audience.version_language, %s, '', '', '',
+                    %s, %s
+                FROM ({audience_sql}) AS audience (supporter_id, version_language)
                 ON CONFLICT DO NOTHING
                 """,  # noqa: S608 -- the only interpolations are the ORM's own SQL and table name
                 [mailing_id, Delivery.Status.PENDING, now, now, *audience_params],
             )
         return
     chunk: list[Delivery] = []
-    for supporter_id in supporter_ids.values_list("pk", flat=True).iterator(
-        chunk_size=SQLITE_CHUNK_SIZE
-    ):
-        chunk.append(Delivery(mailing_id=mailing_id, supporter_id=supporter_id))
+    for supporter_id, version_language in supporter_ids.values_list(
+        "pk", "version_language"
+    ).iterator(chunk_size=SQLITE_CHUNK_SIZE):
+        chunk.append(
+            Delivery(
+                mailing_id=mailing_id,
+                supporter_id=supporter_id,
+                version_language=version_language,
+            )
+        )
         if len(chunk) == SQLITE_CHUNK_SIZE:
             Delivery.objects.bulk_create(chunk, ignore_conflicts=True)
             chunk = []
