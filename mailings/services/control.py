@@ -1,7 +1,8 @@
 """Mailing state changes a campaigner (or the system) asks for: send, pause, resume, cancel, …
 
 Every transition is one conditional UPDATE (`_mailing_move`): a second call, or a concurrent
-one, finds the mailing no longer in the status it left and changes nothing.
+one, finds the mailing no longer in the status it left and changes nothing. A campaigner's
+send, schedule and approval are in approval.py, on the same helpers.
 """
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from .snapshot import delivery_snapshot
 Action = MailingAuditEntry.Action
 Status = Mailing.Status
 
-# The statuses a send or a schedule may start from.
+# The statuses a send or a schedule may start from (here and in approval.py).
 SENDABLE = [Status.DRAFT, Status.SCHEDULED]
 
 
@@ -63,8 +64,9 @@ def _mailing_started(*, mailing: Mailing, actor, recipient_count: int) -> None:
 def mailing_send(*, mailing: Mailing, actor=None) -> None:
     """Start sending a draft or scheduled mailing now, with no confirmation or approval.
 
-    `actor` is the user who asked (None for beat starting a scheduled send), for the audit log.
-    Safe to call twice: the conditional UPDATE lets only the first call through.
+    For beat starting a scheduled send (`actor` None) and the `mailing_send` command; a
+    campaigner's send goes through `mailing_send_request`. Safe to call twice: the conditional
+    UPDATE lets only the first call through.
     """
     with transaction.atomic():
         if not _mailing_move(
@@ -77,22 +79,6 @@ def mailing_send(*, mailing: Mailing, actor=None) -> None:
             raise _refusal(mailing, "only a draft or scheduled mailing can be sent")
         _mailing_started(
             mailing=mailing, actor=actor, recipient_count=mailing_audience(mailing).count()
-        )
-
-
-def mailing_schedule(*, mailing: Mailing, send_at, actor=None) -> None:
-    """Schedule a draft mailing; beat's sweep starts it when the time comes."""
-    with transaction.atomic():
-        if not _mailing_move(
-            mailing, condition=Q(status__in=SENDABLE), to=Status.SCHEDULED, scheduled_at=send_at
-        ):
-            raise _refusal(mailing, "only a draft or scheduled mailing can be scheduled")
-        mailing_audit_record(
-            mailing=mailing,
-            action=Action.SCHEDULED,
-            actor=actor,
-            recipient_count=mailing_audience(mailing).count(),
-            detail=f"for {send_at.isoformat()}",
         )
 
 
@@ -133,6 +119,7 @@ def mailing_cancel(*, mailing_id: int, actor=None) -> bool:
             pk=mailing_id,
             status__in=[
                 Mailing.Status.DRAFT,
+                Mailing.Status.AWAITING_APPROVAL,
                 Mailing.Status.SCHEDULED,
                 Mailing.Status.SENDING,
                 Mailing.Status.PAUSED,
