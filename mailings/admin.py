@@ -2,24 +2,18 @@ from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
-from django.urls import path
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from campaigns.richtext import sanitize_html
 
+from .admin_views import send as send_pages
 from .admin_views.preview import mailing_preview_view, mailing_test_send_view
 from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
 from .rendering import MERGE_FIELDS, compile_merge_template
 from .selectors import mailing_delivery_counts
-from .services import (
-    MailingStateError,
-    mailing_audit_record,
-    mailing_cancel,
-    mailing_pause,
-    mailing_resume,
-    mailing_schedule,
-    mailing_send,
-)
+from .services import mailing_audit_record, mailing_cancel, mailing_pause, mailing_resume
 
 CONTENT_FIELDS = (
     "campaign", "petition", "name", "subject", "preheader", "from_name", "from_email",
@@ -98,19 +92,6 @@ class MailingAdmin(admin.ModelAdmin):
         ),  # fmt: skip
     )
 
-    def get_urls(self):
-        # The mailing's own pages (mailings/admin_views/), before the admin's catch-all URLs.
-        def page(route, view, name):
-            wrapped = self.admin_site.admin_view(partial(view, self))
-            return path(route, wrapped, name=f"mailings_mailing_{name}")
-
-        return [
-            # Preview and test copies.
-            page("<int:mailing_id>/preview/", mailing_preview_view, "preview"),
-            page("<int:mailing_id>/test-send/", mailing_test_send_view, "test_send"),
-            *super().get_urls(),
-        ]
-
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
@@ -127,12 +108,47 @@ class MailingAdmin(admin.ModelAdmin):
     def has_control_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("mailings.control_mailing")
 
+    def has_approve_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("mailings.approve_mailing")
+
+    def get_urls(self):
+        """Add the mailing's own pages (mailings/admin_views/) before the admin's catch-all."""
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+
+        def page(route, view, name):
+            wrapped = self.admin_site.admin_view(partial(view, self))
+            return path(route, wrapped, name=f"{info}_{name}")
+
+        return [
+            # Preview as a supporter, and [TEST] copies (mailings/admin_views/preview.py).
+            page("<int:mailing_id>/preview/", mailing_preview_view, "preview"),
+            page("<int:mailing_id>/test-send/", mailing_test_send_view, "test_send"),
+            # Send with confidence (mailings/admin_views/send.py): send, schedule and approve
+            # pages that state the count and take it typed back, and unschedule (POST only).
+            *(
+                path(
+                    f"<int:mailing_id>/{page}/",
+                    self.admin_site.admin_view(partial(view, model_admin=self)),
+                    name=f"{info}_{page}",
+                )
+                for page, view in [
+                    ("send", send_pages.send_view),
+                    ("schedule", send_pages.schedule_view),
+                    ("unschedule", send_pages.unschedule_view),
+                    ("approve", send_pages.approve_view),
+                ]
+            ),
+            *super().get_urls(),
+        ]
+
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["merge_field_help", "status", "status_reason", "started_at", "finished_at",
-                    "progress"]  # fmt: skip
-        if obj is not None and obj.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
-            # What went out must stay what the ledger says went out.
-            readonly += [*CONTENT_FIELDS, *AUDIENCE_FIELDS, "scheduled_at"]
+        # The time is set on the schedule page, in the campaigner's time zone.
+        readonly = ["merge_field_help", "status", "status_reason", "scheduled_at", "started_at",
+                    "finished_at", "progress"]  # fmt: skip
+        if obj is not None and obj.status != Mailing.Status.DRAFT:
+            # What went out must stay what the ledger says went out, and a scheduled send what
+            # was confirmed (and approved): unschedule it to edit it.
+            readonly += [*CONTENT_FIELDS, *AUDIENCE_FIELDS]
         return readonly
 
     @admin.display(description="Merge fields")
@@ -154,34 +170,26 @@ class MailingAdmin(admin.ModelAdmin):
         labels = dict(Delivery.Status.choices)
         return ", ".join(f"{labels[status]}: {n:,}" for status, n in counts.items())
 
-    @admin.action(description="Send now", permissions=["send"])
+    @admin.action(description="Send now…", permissions=["send"])
     def send_now(self, request, queryset):
-        for mailing in queryset:
-            try:
-                mailing_send(mailing=mailing, actor=request.user)
-            except MailingStateError as error:
-                self.message_user(request, str(error), messages.ERROR)
-            else:
-                self.message_user(request, f"“{mailing}” is being sent.", messages.SUCCESS)
+        return self._confirmation_page(request, queryset, "send")
 
-    @admin.action(description="Schedule for its scheduled time", permissions=["send"])
+    @admin.action(description="Schedule…", permissions=["send"])
     def schedule(self, request, queryset):
-        for mailing in queryset:
-            if mailing.scheduled_at is None:
-                self.message_user(
-                    request, f"Set a scheduled time on “{mailing}” first.", messages.ERROR
-                )
-                continue
-            try:
-                mailing_schedule(mailing=mailing, send_at=mailing.scheduled_at, actor=request.user)
-            except MailingStateError as error:
-                self.message_user(request, str(error), messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    f"“{mailing}” will be sent at {mailing.scheduled_at:%Y-%m-%d %H:%M %Z}.",
-                    messages.SUCCESS,
-                )
+        return self._confirmation_page(request, queryset, "schedule")
+
+    def _confirmation_page(self, request, queryset, page: str):
+        """Open one mailing's send or schedule page: nothing goes out from the list unconfirmed."""
+        mailing_ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(mailing_ids) != 1:
+            self.message_user(
+                request,
+                f"Select exactly one mailing to {page}: each send is confirmed on its own page, "
+                "with its own count.",
+                messages.ERROR,
+            )
+            return None
+        return HttpResponseRedirect(reverse(f"admin:mailings_mailing_{page}", args=mailing_ids))
 
     def _change_status(self, request, queryset, service, done: str, refused: str):
         for mailing in queryset:

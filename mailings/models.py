@@ -117,6 +117,22 @@ class Mailing(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def status_phrase(self) -> str:
+        """The status as a refusal names it: "“Appeal” is already being sent: …"."""
+        return _MAILING_STATUS_PHRASES[self.status]
+
+
+_MAILING_STATUS_PHRASES = {
+    Mailing.Status.DRAFT: "is a draft",
+    Mailing.Status.AWAITING_APPROVAL: "is awaiting approval",
+    Mailing.Status.SCHEDULED: "is scheduled already",
+    Mailing.Status.SENDING: "is already being sent",
+    Mailing.Status.PAUSED: "is paused part-way through its send",
+    Mailing.Status.SENT: "has been sent already",
+    Mailing.Status.CANCELLED: "was cancelled",
+}
+
 
 class MailingVersion(models.Model):
     """The appeal in one language: each supporter gets the version in their language, if any.

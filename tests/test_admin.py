@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from mailings.models import Mailing
+from mailings.models import Mailing, MailingAuditEntry
+from tests.mailing_pages import confirmation_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -75,13 +76,19 @@ def test_saving_a_mailing_sanitises_its_html(campaigner_client):
 def test_send_now_action_starts_the_send_once(
     campaigner_client, django_capture_on_commit_callbacks
 ):
+    """The action opens the confirmation page; confirmed there, the send starts once."""
     mailing = Mailing.objects.get()
+    send_url = f"/admin/mailings/mailing/{mailing.pk}/send/"
+    action = campaigner_client.post(
+        "/admin/mailings/mailing/", {"action": "send_now", "_selected_action": [mailing.pk]}
+    )
+    assert action.status_code == 302 and action.url == send_url
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.DRAFT  # nothing goes out from the list unconfirmed
+
+    confirmed = confirmation_fields(campaigner_client, send_url)
     with django_capture_on_commit_callbacks() as callbacks:
-        response = campaigner_client.post(
-            "/admin/mailings/mailing/",
-            {"action": "send_now", "_selected_action": [mailing.pk]},
-            follow=True,
-        )
+        response = campaigner_client.post(send_url, confirmed, follow=True)
     assert "is being sent" in response.content.decode()
     assert len(callbacks) == 1
     mailing.refresh_from_db()
@@ -93,3 +100,22 @@ def test_send_now_action_starts_the_send_once(
         follow=True,
     )
     assert "only a draft or scheduled mailing can be sent" in again.content.decode()
+    assert 'name="typed_count"' not in again.content.decode()
+    resent = campaigner_client.post(send_url, confirmed, follow=True)
+    assert "is already being sent" in resent.content.decode()
+    assert MailingAuditEntry.objects.filter(action=MailingAuditEntry.Action.SENT).count() == 1
+
+
+def test_the_send_now_action_asks_for_exactly_one_mailing(campaigner_client):
+    first = Mailing.objects.get()
+    second = Mailing.objects.create(
+        campaign=first.campaign, name="Second", subject="Hi", from_name="Rally",
+        from_email="rally@example.org", html_body="<p>Hi</p>", text_body="Hi",
+    )  # fmt: skip
+    response = campaigner_client.post(
+        "/admin/mailings/mailing/",
+        {"action": "send_now", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
+    assert "Select exactly one mailing to send" in response.content.decode()
+    assert set(Mailing.objects.values_list("status", flat=True)) == {Mailing.Status.DRAFT}

@@ -4,6 +4,7 @@ Every variable read here is listed, with a comment, in `.env.example`.
 """
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import environ
 from kombu import Exchange, Queue
@@ -177,6 +178,15 @@ RALLY_BREAKER_MIN_ATTEMPTS = env.int("RALLY_BREAKER_MIN_ATTEMPTS", default=50)
 RALLY_BREAKER_FAILURE_RATE = env.float("RALLY_BREAKER_FAILURE_RATE", default=0.5)
 # A sending mailing with no batch claimed for this long has its task chains queued again.
 RALLY_SEND_STALL_SECONDS = env.int("RALLY_SEND_STALL_SECONDS", default=120)
+# A send to more recipients than this waits, "awaiting approval", until a second campaigner
+# approves it (0: every send does). The default leaves the demo's appeal and a small group's
+# sends alone and catches a send to a whole list.
+RALLY_APPROVAL_THRESHOLD = env.int("RALLY_APPROVAL_THRESHOLD", default=10_000)
+# The IANA time zone the schedule page offers first (a campaigner may pick another; the page
+# remembers it for their session). Times are stored in UTC whatever it is.
+RALLY_CAMPAIGNER_TIMEZONE = env.str("RALLY_CAMPAIGNER_TIMEZONE", default=TIME_ZONE)
+# A misspelt zone stops Rally starting, rather than a campaigner's schedule page.
+ZoneInfo(RALLY_CAMPAIGNER_TIMEZONE)
 
 LOGGING = {
     "version": 1,

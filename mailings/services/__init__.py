@@ -1,7 +1,9 @@
 """Everything that can happen to a mailing and its deliveries: send, claim, record, finish.
 
 How a send runs (the README's "How a mailing is sent"):
-1. `mailing_send` marks the mailing SENDING and queues the audience snapshot.
+1. `mailing_send_request` (a campaigner, with the count confirmed), `mailing_approve` (a second
+   campaigner, above RALLY_APPROVAL_THRESHOLD recipients) or `mailing_send` (beat, at a
+   scheduled time) marks the mailing SENDING and queues the audience snapshot.
 2. `delivery_snapshot` freezes the audience into one PENDING Delivery per supporter.
 3. `mailing_send_batch` — run by up to RALLY_SEND_PARALLELISM task chains at once — claims a
    batch under a lease, renders and sends it over one connection, and records every outcome.
@@ -15,6 +17,12 @@ are reported, never re-sent. Outcomes are recorded per batch, so at most one bat
 worker ends up UNKNOWN.
 """
 
+from .approval import (
+    SendRequestOutcome,
+    mailing_approve,
+    mailing_send_request,
+    mailing_unschedule,
+)
 from .audit import mailing_audit_record
 from .batches import (
     BatchOutcome,
@@ -29,7 +37,6 @@ from .control import (
     mailing_finish_if_done,
     mailing_pause,
     mailing_resume,
-    mailing_schedule,
     mailing_send,
     mailing_snapshot_and_start,
     mailing_start_batches,
@@ -41,18 +48,21 @@ __all__ = [
     "BatchOutcome",
     "ClaimedDelivery",
     "MailingStateError",
+    "SendRequestOutcome",
     "delivery_claim_batch",
     "delivery_record_outcome",
     "delivery_snapshot",
+    "mailing_approve",
     "mailing_audit_record",
     "mailing_cancel",
     "mailing_finish_if_done",
     "mailing_pause",
     "mailing_resume",
-    "mailing_schedule",
     "mailing_send",
     "mailing_send_batch",
+    "mailing_send_request",
     "mailing_snapshot_and_start",
     "mailing_start_batches",
     "mailing_sweep",
+    "mailing_unschedule",
 ]

@@ -1,7 +1,13 @@
-"""Mailing state changes a campaigner (or the system) asks for: send, schedule, pause, …"""
+"""Mailing state changes a campaigner (or the system) asks for: send, pause, resume, cancel, …
+
+Every transition is one conditional UPDATE (`_mailing_move`): a second call, or a concurrent
+one, finds the mailing no longer in the status it left and changes nothing. A campaigner's
+send, schedule and approval are in approval.py, on the same helpers.
+"""
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from mailings import tasks
@@ -12,52 +18,68 @@ from .audit import mailing_audit_record
 from .snapshot import delivery_snapshot
 
 Action = MailingAuditEntry.Action
+Status = Mailing.Status
+
+# The statuses a send or a schedule may start from (here and in approval.py).
+SENDABLE = [Status.DRAFT, Status.SCHEDULED]
 
 
 class MailingStateError(Exception):
-    """The mailing is not in a status that allows what was asked."""
+    """What was asked cannot happen to the mailing now; the message says why, for a campaigner."""
 
 
-def mailing_send(*, mailing: Mailing, actor=None) -> None:
-    """Start sending a draft or scheduled mailing now.
+def _mailing_move(mailing: Mailing, *, condition: Q, to: Status, **fields) -> bool:
+    """Move a mailing to status `to` if it still meets `condition`, by one conditional UPDATE.
 
-    Safe to call twice: the conditional UPDATE lets only the first call through. `actor` is the
-    user who asked (None for beat starting a scheduled send), for the audit log.
+    Return False, changing nothing, when it does not (someone else got there first). On success
+    the instance gets the new values too.
     """
     now = timezone.now()
-    started = Mailing.objects.filter(
-        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
-    ).update(status=Mailing.Status.SENDING, started_at=now, status_reason="", updated_at=now)
-    if not started:
-        mailing.refresh_from_db(fields=["status"])
-        raise MailingStateError(
-            f"“{mailing}” is {mailing.get_status_display().lower()}; "
-            "only a draft or scheduled mailing can be sent."
-        )
-    mailing.status = Mailing.Status.SENDING
+    moved = Mailing.objects.filter(condition, pk=mailing.pk).update(
+        status=to, updated_at=now, **fields
+    )
+    if moved:
+        for name, value in {"status": to, "updated_at": now, **fields}.items():
+            setattr(mailing, name, value)
+    return bool(moved)
+
+
+def _refusal(mailing: Mailing, refused: str) -> MailingStateError:
+    """Say, from the status the mailing is in now, why what was asked did not happen."""
+    mailing.refresh_from_db(fields=["status", "updated_at"])
+    return MailingStateError(f"“{mailing}” {mailing.status_phrase}: {refused}.")
+
+
+def _mailing_started(*, mailing: Mailing, actor, recipient_count: int) -> None:
+    """Record that a send started and queue its snapshot once the change is committed.
+
+    Every path into SENDING ends here, so each send has exactly one SENT entry in the audit log.
+    """
     mailing_audit_record(
-        mailing=mailing,
-        action=Action.SENT,
-        actor=actor,
-        recipient_count=mailing_audience(mailing).count(),
+        mailing=mailing, action=Action.SENT, actor=actor, recipient_count=recipient_count
     )
     tasks.mailing_snapshot_task.delay_on_commit(mailing.pk)
 
 
-def mailing_schedule(*, mailing: Mailing, send_at, actor=None) -> None:
-    """Schedule a draft mailing; beat's sweep starts it when the time comes."""
-    scheduled = Mailing.objects.filter(
-        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
-    ).update(status=Mailing.Status.SCHEDULED, scheduled_at=send_at, updated_at=timezone.now())
-    if not scheduled:
-        raise MailingStateError(f"“{mailing}” has started already and cannot be scheduled.")
-    mailing_audit_record(
-        mailing=mailing,
-        action=Action.SCHEDULED,
-        actor=actor,
-        recipient_count=mailing_audience(mailing).count(),
-        detail=f"for {send_at.isoformat()}",
-    )
+def mailing_send(*, mailing: Mailing, actor=None) -> None:
+    """Start sending a draft or scheduled mailing now, with no confirmation or approval.
+
+    For beat starting a scheduled send (`actor` None) and the `mailing_send` command; a
+    campaigner's send goes through `mailing_send_request`. Safe to call twice: the conditional
+    UPDATE lets only the first call through.
+    """
+    with transaction.atomic():
+        if not _mailing_move(
+            mailing,
+            condition=Q(status__in=SENDABLE),
+            to=Status.SENDING,
+            started_at=timezone.now(),
+            status_reason="",
+        ):
+            raise _refusal(mailing, "only a draft or scheduled mailing can be sent")
+        _mailing_started(
+            mailing=mailing, actor=actor, recipient_count=mailing_audience(mailing).count()
+        )
 
 
 def mailing_pause(*, mailing_id: int, reason: str = "", actor=None) -> bool:
@@ -97,6 +119,7 @@ def mailing_cancel(*, mailing_id: int, actor=None) -> bool:
             pk=mailing_id,
             status__in=[
                 Mailing.Status.DRAFT,
+                Mailing.Status.AWAITING_APPROVAL,
                 Mailing.Status.SCHEDULED,
                 Mailing.Status.SENDING,
                 Mailing.Status.PAUSED,

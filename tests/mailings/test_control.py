@@ -14,8 +14,8 @@ from mailings.services import (
     mailing_cancel,
     mailing_pause,
     mailing_resume,
-    mailing_schedule,
     mailing_send_batch,
+    mailing_send_request,
     mailing_sweep,
 )
 from tests.factories import MailingFactory, SupporterFactory
@@ -67,8 +67,9 @@ def test_cancel_marks_what_was_not_sent_and_sends_no_more(sending):
 
 
 def test_a_scheduled_mailing_starts_when_its_time_comes(django_capture_on_commit_callbacks):
+    SupporterFactory()
     mailing = MailingFactory()
-    mailing_schedule(mailing=mailing, send_at=timezone.now() + timedelta(hours=1))
+    mailing_send_request(mailing=mailing, actor=None, send_at=timezone.now() + timedelta(hours=1))
     mailing_sweep()
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.SCHEDULED
@@ -78,8 +79,10 @@ def test_a_scheduled_mailing_starts_when_its_time_comes(django_capture_on_commit
         mailing_sweep()
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.SENDING
-    with pytest.raises(MailingStateError):
-        mailing_schedule(mailing=mailing, send_at=timezone.now())
+    with pytest.raises(MailingStateError, match="already being sent"):
+        mailing_send_request(
+            mailing=mailing, actor=None, send_at=timezone.now() + timedelta(hours=1)
+        )
 
 
 def test_sweep_leaves_a_live_claim_alone(sending):

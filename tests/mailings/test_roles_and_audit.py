@@ -12,6 +12,7 @@ from mailings.roles import CAMPAIGNER_GROUP
 from mailings.services import mailing_cancel, mailing_pause, mailing_resume
 from supporters.models import Supporter
 from tests.factories import MailingFactory, SupporterFactory
+from tests.mailing_pages import confirmation_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -112,9 +113,8 @@ def test_the_audit_log_records_who_sent_and_to_how_many(campaigner_client):
     audience = Supporter.objects.filter(status="subscribed").exclude(
         signatures__petition=mailing.petition
     )
-    campaigner_client.post(
-        "/admin/mailings/mailing/", {"action": "send_now", "_selected_action": [mailing.pk]}
-    )
+    send_url = f"/admin/mailings/mailing/{mailing.pk}/send/"
+    campaigner_client.post(send_url, confirmation_fields(campaigner_client, send_url))
     entry = MailingAuditEntry.objects.get(action=Action.SENT)
     assert (entry.actor_name, entry.mailing, entry.recipient_count) == (
         "campaigner",
