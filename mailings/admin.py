@@ -1,9 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from campaigns.richtext import sanitize_html
 
+from .admin_views.progress import (
+    MailingControlView,
+    MailingProgressJsonView,
+    MailingProgressPageView,
+)
 from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
 from .rendering import MERGE_FIELDS, compile_merge_template
 from .selectors import mailing_delivery_counts
@@ -53,7 +60,9 @@ class MailingAdminForm(forms.ModelForm):
 @admin.register(Mailing)
 class MailingAdmin(admin.ModelAdmin):
     form = MailingAdminForm
-    list_display = ("name", "campaign", "status", "subject", "started_at", "finished_at")
+    list_display = (
+        "name", "campaign", "status", "subject", "started_at", "finished_at", "progress_link",
+    )  # fmt: skip
     list_filter = ("status", "campaign")
     search_fields = ("name", "subject")
     filter_horizontal = ("audience_include_tags", "audience_exclude_tags")
@@ -94,6 +103,35 @@ class MailingAdmin(admin.ModelAdmin):
         ),  # fmt: skip
     )
 
+    def get_urls(self):
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+
+        def admin_view(view_class):
+            return self.admin_site.admin_view(view_class.as_view(model_admin=self))
+
+        return [
+            # Before the admin's own URLs, whose "<path:object_id>/" would take these paths.
+            # -- The progress page (mailings/admin_views/progress.py): the page, the same
+            #    figures as JSON for operators' scripts, and the pause/resume/cancel buttons.
+            path(
+                "<int:mailing_id>/progress/",
+                admin_view(MailingProgressPageView),
+                name=f"{info}_progress",
+            ),
+            path(
+                "<int:mailing_id>/progress.json",
+                admin_view(MailingProgressJsonView),
+                name=f"{info}_progress_json",
+            ),
+            path(
+                "<int:mailing_id>/progress/control/",
+                admin_view(MailingControlView),
+                name=f"{info}_progress_control",
+            ),
+            # -- end of the progress page
+            *super().get_urls(),
+        ]
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
@@ -132,10 +170,23 @@ class MailingAdmin(admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return "—"
         counts = {status: n for status, n in mailing_delivery_counts(obj).items() if n}
-        if not counts:
-            return "No deliveries yet."
-        labels = dict(Delivery.Status.choices)
-        return ", ".join(f"{labels[status]}: {n:,}" for status, n in counts.items())
+        if counts:
+            labels = dict(Delivery.Status.choices)
+            summary = ", ".join(f"{labels[status]}: {n:,}" for status, n in counts.items())
+        else:
+            summary = "No deliveries yet."
+        return format_html('{} · <a href="{}">Progress page</a>', summary, self._progress_url(obj))
+
+    @admin.display(description="Progress")
+    def progress_link(self, obj) -> str:
+        return format_html('<a href="{}">Progress</a>', self._progress_url(obj))
+
+    def _progress_url(self, mailing: Mailing) -> str:
+        return reverse(
+            admin_urlname(self.opts, "progress"),
+            args=[mailing.pk],
+            current_app=self.admin_site.name,
+        )
 
     @admin.action(description="Send now", permissions=["send"])
     def send_now(self, request, queryset):
