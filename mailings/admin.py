@@ -2,6 +2,7 @@ from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -10,6 +11,11 @@ from campaigns.richtext import sanitize_html
 
 from .admin_views import send as send_pages
 from .admin_views.preview import mailing_preview_view, mailing_test_send_view
+from .admin_views.progress import (
+    MailingControlView,
+    MailingProgressJsonView,
+    MailingProgressPageView,
+)
 from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
 from .rendering import MERGE_FIELDS, compile_merge_template
 from .selectors import mailing_delivery_counts
@@ -51,7 +57,9 @@ class MailingAdminForm(forms.ModelForm):
 @admin.register(Mailing)
 class MailingAdmin(admin.ModelAdmin):
     form = MailingAdminForm
-    list_display = ("name", "campaign", "status", "subject", "started_at", "finished_at")
+    list_display = (
+        "name", "campaign", "status", "subject", "started_at", "finished_at", "progress_link",
+    )  # fmt: skip
     list_filter = ("status", "campaign")
     search_fields = ("name", "subject")
     filter_horizontal = ("audience_include_tags", "audience_exclude_tags")
@@ -119,7 +127,18 @@ class MailingAdmin(admin.ModelAdmin):
             wrapped = self.admin_site.admin_view(partial(view, self))
             return path(route, wrapped, name=f"{info}_{name}")
 
+        def class_page(route, view_class, name):
+            wrapped = self.admin_site.admin_view(view_class.as_view(model_admin=self))
+            return path(route, wrapped, name=f"{info}_{name}")
+
         return [
+            # The progress page (mailings/admin_views/progress.py): the page, the same figures
+            # as JSON for operators' scripts, and the pause/resume/cancel buttons.
+            class_page("<int:mailing_id>/progress/", MailingProgressPageView, "progress"),
+            class_page("<int:mailing_id>/progress.json", MailingProgressJsonView, "progress_json"),
+            class_page(
+                "<int:mailing_id>/progress/control/", MailingControlView, "progress_control"
+            ),
             # Preview as a supporter, and [TEST] copies (mailings/admin_views/preview.py).
             page("<int:mailing_id>/preview/", mailing_preview_view, "preview"),
             page("<int:mailing_id>/test-send/", mailing_test_send_view, "test_send"),
@@ -165,10 +184,23 @@ class MailingAdmin(admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return "—"
         counts = {status: n for status, n in mailing_delivery_counts(obj).items() if n}
-        if not counts:
-            return "No deliveries yet."
-        labels = dict(Delivery.Status.choices)
-        return ", ".join(f"{labels[status]}: {n:,}" for status, n in counts.items())
+        if counts:
+            labels = dict(Delivery.Status.choices)
+            summary = ", ".join(f"{labels[status]}: {n:,}" for status, n in counts.items())
+        else:
+            summary = "No deliveries yet."
+        return format_html('{} · <a href="{}">Progress page</a>', summary, self._progress_url(obj))
+
+    @admin.display(description="Progress")
+    def progress_link(self, obj) -> str:
+        return format_html('<a href="{}">Progress</a>', self._progress_url(obj))
+
+    def _progress_url(self, mailing: Mailing) -> str:
+        return reverse(
+            admin_urlname(self.opts, "progress"),
+            args=[mailing.pk],
+            current_app=self.admin_site.name,
+        )
 
     @admin.action(description="Send now…", permissions=["send"])
     def send_now(self, request, queryset):

@@ -12,10 +12,16 @@ from mailings.roles import CAMPAIGNER_GROUP, campaigner_group_ensure
 
 def create_campaigner_group(apps, schema_editor):
     # Permissions are made after migrations run (post_migrate); this group needs them now.
+    # create_permissions skips an app without models_module, which a migration's app configs
+    # lack. It is put back as it was: tests call this with the real registry, where None would
+    # stop post_migrate from making any app's permissions again after a flush.
     for app_config in apps.get_app_configs():
+        models_module = getattr(app_config, "models_module", None)
         app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = models_module
     campaigner_group_ensure(
         group_model=apps.get_model("auth", "Group"),
         permission_model=apps.get_model("auth", "Permission"),

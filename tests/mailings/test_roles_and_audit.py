@@ -67,6 +67,14 @@ def test_the_migration_makes_the_campaigner_group_with_its_rights_and_no_more():
     assert not granted & forbidden
 
 
+def test_making_the_group_with_the_real_app_registry_leaves_the_registry_as_it_was():
+    # It once left every app without models_module, so that after any later test's flush
+    # post_migrate made no permissions at all, and a staff user's rights came to nothing.
+    before = {config.label: config.models_module for config in apps.get_app_configs()}
+    CREATE_GROUP.create_campaigner_group(apps, None)
+    assert {config.label: config.models_module for config in apps.get_app_configs()} == before
+
+
 def test_a_campaigner_cannot_reach_users_exports_or_deleting_supporters(campaigner_client):
     supporter = Supporter.objects.first()
     petition_id = Mailing.objects.get().petition_id

@@ -1,0 +1,207 @@
+"""The progress page of a mailing: its figures, a JSON twin of them, and pause, resume, cancel.
+
+MailingAdmin.get_urls routes here; each view is built with `as_view(model_admin=…)` so that it
+asks the MailingAdmin who may see and who may act, as the admin's own pages do.
+"""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from django.contrib import messages
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views import View
+
+from mailings.models import Mailing
+from mailings.selectors import MailingProgress, mailing_progress
+from mailings.services import mailing_cancel, mailing_pause, mailing_resume
+
+Status = Mailing.Status
+
+# The page reloads itself while its figures can still change without anyone acting on it.
+REFRESH_SECONDS = 5
+REFRESHING_STATUSES = frozenset(
+    {Status.AWAITING_APPROVAL, Status.SCHEDULED, Status.SENDING, Status.PAUSED}
+)
+
+
+@dataclass(frozen=True)
+class MailingControl:
+    """A button on the progress page: the service it calls and what to tell the campaigner."""
+
+    label: str
+    service: Callable[..., bool]
+    # Where the button is shown. The service has the last word: it refuses any other status
+    # by its conditional UPDATE, and the page then says why with `refused`.
+    shown_in: frozenset[str]
+    done: str
+    refused: str
+    # A page that asks once more before acting, for what cannot be undone.
+    confirm_template: str | None = None
+
+
+MAILING_CONTROLS = {
+    "pause": MailingControl(
+        label="Pause",
+        service=mailing_pause,
+        shown_in=frozenset({Status.SENDING}),
+        done="is paused",
+        refused="only a sending mailing can pause",
+    ),
+    "resume": MailingControl(
+        label="Resume",
+        service=mailing_resume,
+        shown_in=frozenset({Status.PAUSED}),
+        done="is sending again",
+        refused="only a paused one resumes",
+    ),
+    "cancel": MailingControl(
+        label="Cancel…",
+        service=mailing_cancel,
+        shown_in=frozenset({Status.DRAFT, Status.SCHEDULED, Status.SENDING, Status.PAUSED}),
+        done="is cancelled: what was not sent yet will never be sent",
+        refused="only a mailing that has not finished can be cancelled",
+        confirm_template="admin/mailings/mailing/progress_cancel.html",
+    ),
+}
+
+
+class MailingAdminView(View):
+    """A page about one mailing, under MailingAdmin, that the admin's permissions gate."""
+
+    model_admin = None  # the MailingAdmin, given to as_view()
+
+    def viewable_mailing(self, request, mailing_id: int) -> Mailing:
+        """Return the mailing if the user may view mailings: 403 if not, 404 if it is missing."""
+        if not self.model_admin.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Mailing, pk=mailing_id)
+
+    def progress_url(self, mailing: Mailing) -> str:
+        return reverse(
+            admin_urlname(self.model_admin.opts, "progress"),
+            args=[mailing.pk],
+            current_app=self.model_admin.admin_site.name,
+        )
+
+    def render(self, request, template: str, mailing: Mailing, title: str, **context):
+        request.current_app = self.model_admin.admin_site.name
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.model_admin.admin_site.each_context(request),
+                "opts": self.model_admin.opts,
+                "title": title,
+                "mailing": mailing,
+                **context,
+            },
+        )
+
+
+class MailingProgressPageView(MailingAdminView):
+    """Show how far a mailing's send has got, with the buttons the user may press."""
+
+    http_method_names = ["get"]
+
+    def get(self, request, mailing_id: int):
+        mailing = self.viewable_mailing(request, mailing_id)
+        progress = mailing_progress(mailing)
+        may_control = self.model_admin.has_control_permission(request)
+        controls = {
+            action: control
+            for action, control in MAILING_CONTROLS.items()
+            if may_control and mailing.status in control.shown_in
+        }
+        can_refresh = mailing.status in REFRESHING_STATUSES
+        # Screen-reader users and anyone reading closely can stop the reloading (?refresh=off).
+        refreshing = can_refresh and request.GET.get("refresh") != "off"
+        return self.render(
+            request,
+            "admin/mailings/mailing/progress.html",
+            mailing,
+            title=f"Progress of “{mailing}”",
+            progress=progress,
+            eta=eta_in_words(progress),
+            controls=controls,
+            refresh_seconds=REFRESH_SECONDS,
+            can_refresh=can_refresh,
+            refreshing=refreshing,
+            snapshot_in_progress=(
+                mailing.status == Status.SENDING and mailing.audience_snapshot_at is None
+            ),
+        )
+
+
+class MailingProgressJsonView(MailingAdminView):
+    """Return the progress figures as JSON: exactly the fields of MailingProgress.
+
+    Operators' scripts read it, so its keys are a contract (see MailingProgress).
+    """
+
+    http_method_names = ["get"]
+
+    def get(self, request, mailing_id: int):
+        mailing = self.viewable_mailing(request, mailing_id)
+        return JsonResponse(asdict(mailing_progress(mailing)))
+
+
+class MailingControlView(MailingAdminView):
+    """Pause, resume or cancel a mailing from its progress page, then go back to it."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, mailing_id: int):
+        # Checked here as well as by hiding the buttons: a forged POST must change nothing.
+        if not self.model_admin.has_control_permission(request):
+            raise PermissionDenied
+        mailing = get_object_or_404(Mailing, pk=mailing_id)
+        action = request.POST.get("action", "")
+        control = MAILING_CONTROLS.get(action)
+        if control is None:
+            return HttpResponseBadRequest("Unknown action.")
+        # Nothing to confirm where the service would refuse: it says why below.
+        asks_first = control.confirm_template and mailing.status in control.shown_in
+        if asks_first and request.POST.get("confirmed") != "yes":
+            return self.render(
+                request,
+                control.confirm_template,
+                mailing,
+                title=f"{control.label.rstrip('…')} “{mailing}”?",
+                action=action,
+                control=control,
+                progress=mailing_progress(mailing),
+            )
+        if control.service(mailing_id=mailing.pk, actor=request.user):
+            self.model_admin.message_user(request, f"“{mailing}” {control.done}.", messages.SUCCESS)
+        else:
+            mailing.refresh_from_db(fields=["status"])
+            status = mailing.get_status_display().lower()
+            self.model_admin.message_user(
+                request, f"“{mailing}” is {status}: {control.refused}.", messages.ERROR
+            )
+        return HttpResponseRedirect(self.progress_url(mailing))
+
+
+def eta_in_words(progress: MailingProgress) -> str:
+    """Say when the send should be done, or why that cannot be said."""
+    if not progress.pending:
+        return "none, nothing is left to send"
+    if progress.eta_seconds is None:
+        return "not known, nothing was sent in the last minute"
+    return f"about {duration_in_words(progress.eta_seconds)}"
+
+
+def duration_in_words(seconds: int) -> str:
+    """Say how long `seconds` is in its two largest units, e.g. "2 hours 5 minutes"."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    units = [(hours, "hour"), (minutes, "minute"), (seconds, "second")]
+    while len(units) > 1 and units[0][0] == 0:
+        units.pop(0)
+    largest_two = [(n, unit) for n, unit in units[:2] if n] or units[:1]
+    return " ".join(f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in largest_two)
