@@ -46,9 +46,10 @@ class MailingAdminForm(forms.ModelForm):
         help_texts = {
             "subject": 'May use merge fields, e.g. {{ first_name|default:"Friend" }}, join us.',
             "preheader": "The preview line inboxes show after the subject; may use merge fields.",
-            "html_body": "HTML with merge fields such as {{ first_name }}. A <style> is inlined "
-            "into the elements it styles; the layout adds the preheader and a footer with the "
-            "organisation's address and an unsubscribe link.",
+            # The admin shows help text as HTML: a bare <style> here would swallow the page.
+            "html_body": "HTML with merge fields such as {{ first_name }}. A &lt;style&gt; is "
+            "inlined into the elements it styles; the layout adds the preheader and a footer "
+            "with the organisation's address and an unsubscribe link.",
             "text_body": "Leave empty to have it made from the HTML, links shown as URLs; the "
             "footer is added either way.",
         }

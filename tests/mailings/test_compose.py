@@ -268,6 +268,7 @@ def test_the_help_documents_fallbacks_and_every_merge_field(admin_client):
     page = page.content.decode()
     assert escape('{{ first_name|default:"friend" }}') in page
     assert "{{ language }}" in page and "{{ unsubscribe_url }}" in page
+    assert escape("A <style> is inlined into the elements it styles") in page
 
 
 # --- The template-injection corpus -------------------------------------------------------------
@@ -434,3 +435,17 @@ def test_fallbacks_and_harmless_tags_compile():
     rendered = render(mailing, first_name="", last_name="Lee", language="ru")
     assert "<p>friend, Friend</p><p>Lee (RU)</p>" in body_of(rendered.html)
     assert rendered.text.startswith("friend, Friend\n\nLee (RU)\n\n20")
+
+
+@TWO_SENDERS
+def test_a_sent_mailings_sender_is_shown_but_cannot_be_changed(admin_client):
+    mailing = MailingFactory(
+        from_name="Amnesty Canada", from_email="act@amnesty.example", status=Mailing.Status.SENT
+    )
+    url = f"/admin/mailings/mailing/{mailing.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert re.search(r'<select name="sender"[^>]* disabled', page)
+    response = admin_client.post(url, {"sender": "Hilary at Amnesty <hilary@amnesty.example>"})
+    assert response.status_code == 302
+    mailing.refresh_from_db()
+    assert mailing.from_email == "act@amnesty.example"
