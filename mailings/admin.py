@@ -3,11 +3,10 @@ from functools import partial
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-
-from campaigns.richtext import sanitize_html
 
 from .admin_views import send as send_pages
 from .admin_views.preview import mailing_preview_view, mailing_test_send_view
@@ -16,10 +15,13 @@ from .admin_views.progress import (
     MailingProgressJsonView,
     MailingProgressPageView,
 )
+from .compose import sanitize_mailing_html
 from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
-from .rendering import MERGE_FIELDS, compile_merge_template
+from .rendering import MERGE_FIELDS, compile_mailing, compile_merge_template
 from .selectors import mailing_delivery_counts
+from .senders import Sender, allowed_senders, sender_validate
 from .services import mailing_audit_record, mailing_cancel, mailing_pause, mailing_resume
+from .templatetags.merge_tags import MERGE_TAGS
 
 CONTENT_FIELDS = (
     "campaign", "petition", "name", "subject", "preheader", "from_name", "from_email",
@@ -32,16 +34,66 @@ AUDIENCE_FIELDS = (
 
 
 class MailingAdminForm(forms.ModelForm):
-    """Check merge fields and sanitise HTML when the mailing is saved, not when it is sent."""
+    """Check the sender, merge fields and layout when the mailing is saved, not when it is sent.
+
+    Nothing is saved while any check fails; each error names the campaigner's line.
+    """
+
+    sender = forms.ChoiceField(
+        help_text="The organisation's sending addresses (RALLY_SENDERS): mail from any other "
+        "domain fails receivers' DMARC checks and goes to spam."
+    )
 
     class Meta:
         model = Mailing
         fields = "__all__"  # noqa: DJ007 -- the ModelAdmin chooses the fields shown
+        help_texts = {
+            "subject": 'May use merge fields, e.g. {{ first_name|default:"Friend" }}, join us.',
+            "preheader": "The preview line inboxes show after the subject; may use merge fields.",
+            # The admin shows help text as HTML: a bare <style> here would swallow the page.
+            "html_body": "HTML with merge fields such as {{ first_name }}. A &lt;style&gt; is "
+            "inlined into the elements it styles; the layout adds the preheader and a footer "
+            "with the organisation's address and an unsubscribe link.",
+            "text_body": "Leave empty to have it made from the HTML, links shown as URLs; the "
+            "footer is added either way.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The sender is chosen whole; the model keeps its three fields, filled in clean().
+        for name in ("from_name", "from_email", "reply_to"):
+            self.fields.pop(name, None)
+        if "text_body" in self.fields:
+            self.fields["text_body"].required = False
+        self.senders = {sender.key: sender for sender in allowed_senders()}
+        mailing = self.instance
+        current = Sender(mailing.from_name, mailing.from_email, mailing.reply_to)
+        if mailing.from_email:
+            # A sender no longer on the list stays selectable, so the form can say what is wrong.
+            self.senders.setdefault(current.key, current)
+        self.fields["sender"].choices = [(key, s.label) for key, s in self.senders.items()]
+        self.fields["sender"].initial = (
+            current.key if mailing.from_email else next(iter(self.senders), None)
+        )
+        if mailing.pk and mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
+            self.fields["sender"].disabled = True
+
+    def clean_sender(self) -> str:
+        key = self.cleaned_data["sender"]
+        if not self.fields["sender"].disabled:
+            sender_validate(email=self.senders[key].email)
+        return key
 
     def clean_subject(self) -> str:
         subject = self.cleaned_data["subject"]
         compile_merge_template(subject, html=False)
         return subject
+
+    def clean_preheader(self) -> str:
+        preheader = self.cleaned_data["preheader"]
+        # Shown inside the HTML, so checked as HTML.
+        compile_merge_template(preheader, html=True)
+        return preheader
 
     def clean_text_body(self) -> str:
         text = self.cleaned_data["text_body"]
@@ -49,9 +101,26 @@ class MailingAdminForm(forms.ModelForm):
         return text
 
     def clean_html_body(self) -> str:
-        html = sanitize_html(self.cleaned_data["html_body"])
+        html = self.cleaned_data["html_body"]
+        # On the source as written, so that an error's line is the campaigner's line.
         compile_merge_template(html, html=True)
-        return html
+        return sanitize_mailing_html(html)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        sender = self.senders.get(cleaned_data.get("sender"))
+        if sender is not None and not self.fields["sender"].disabled:
+            self.instance.from_name = sender.name
+            self.instance.from_email = sender.email
+            self.instance.reply_to = sender.reply_to
+        parts = ("subject", "preheader", "html_body", "text_body")
+        if all(part in cleaned_data for part in parts):
+            # The layout and the plain text made from the HTML, as the send will compile them.
+            try:
+                compile_mailing(**{part: cleaned_data[part] for part in parts})
+            except ValidationError as error:
+                self.add_error(None, error)
+        return cleaned_data
 
 
 @admin.register(Mailing)
@@ -72,9 +141,7 @@ class MailingAdmin(admin.ModelAdmin):
                 "fields": (
                     "subject",
                     "preheader",
-                    "from_name",
-                    "from_email",
-                    "reply_to",
+                    "sender",
                     "html_body",
                     "text_body",
                     "merge_field_help",
@@ -173,9 +240,19 @@ class MailingAdmin(admin.ModelAdmin):
     @admin.display(description="Merge fields")
     def merge_field_help(self, obj) -> str:
         return format_html(
-            "<ul>{}</ul>",
+            "<ul>{}</ul><p>{}</p>",
             format_html_join(
                 "", "<li><code>{{{{ {} }}}}</code> — {}</li>", sorted(MERGE_FIELDS.items())
+            ),
+            format_html(
+                "Use them in the subject, preheader and both bodies. Any of them may be empty "
+                "for some supporters: give a fallback with <code>{}</code>. A merge field is "
+                "plain text: <code>{}</code> is refused, and so are <code>|safe</code>, "
+                "<code>{{% load %}}</code>, <code>{{% include %}}</code> and any tag not in "
+                "this list: {}.",
+                '{{ first_name|default:"friend" }}',
+                "{{ first_name.upper }}",
+                ", ".join(MERGE_TAGS),
             ),
         )
 

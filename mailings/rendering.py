@@ -2,9 +2,13 @@
 
 Campaigners' templates are compiled once per process (see `compiled_mailing`) by an engine that
 knows only a short list of harmless tags and Django's filters, and are rendered from a flat dict
-of strings: no model instance, setting or request ever reaches a campaigner's template.
+of strings: no model instance, setting or request ever reaches a campaigner's template. What
+they wrote is set in the base layout, with a plain-text part made from the HTML when none is
+written, by mailings/compose.py; the compiled result is rendered per message.
 """
 
+import difflib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
@@ -13,15 +17,28 @@ from anymail.message import AnymailMessage
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Template, TemplateSyntaxError
-from django.template.base import VariableNode
+from django.template.base import FilterExpression, Node, TextNode, TokenType, VariableNode
+from django.template.defaulttags import (
+    AutoEscapeControlNode,
+    CommentNode,
+    FilterNode,
+    FirstOfNode,
+    IfNode,
+    NowNode,
+    SpacelessNode,
+    TemplateLiteral,
+    TemplateTagNode,
+    WithNode,
+)
 from django.urls import reverse
-from django.utils.html import escape
 from django_countries import countries
 
 from campaigns.links import make_petition_token
 from supporters.tokens import make_unsubscribe_token
 
+from .compose import compose_message
 from .models import Mailing
+from .templatetags.merge_tags import MERGE_TAGS
 
 MERGE_FIELDS = {
     "first_name": 'The first name; may be empty, so try {{ first_name|default:"friend" }}',
@@ -29,6 +46,7 @@ MERGE_FIELDS = {
     "full_name": "First and last name together",
     "email": "The supporter's email address",
     "country": "The supporter's country, by name",
+    "language": "The supporter's language code, such as en or ru",
     "petition_url": "A personal link to the mailing's petition; signatures are credited to it",
     "unsubscribe_url": "The supporter's one-click unsubscribe page",
 }
@@ -43,31 +61,201 @@ class MergeFieldEngine(Engine):
 _html_engine = MergeFieldEngine(loaders=[], libraries={}, autoescape=True)
 _text_engine = MergeFieldEngine(loaders=[], libraries={}, autoescape=False)
 
+# Filters that would put a supporter's words into the HTML unescaped, or a <script> element.
+FORBIDDEN_FILTERS = {"safe", "safeseq", "json_script"}
+# Django outputs text written inside a tag ({{ first_name|default:"<b>" }}, {% now "<" %}) as it
+# is, unescaped; in the HTML it may not hold what could open an element or close an attribute.
+_UNSAFE_IN_HTML = re.compile(r'[<>"]')
+_CLOSING_TAGS = {"elif", "else", "endif", "endwith", "endfilter", "endspaceless",
+                 "endautoescape", "endcomment"}  # fmt: skip
+_NODE_TYPES = (TextNode, VariableNode, IfNode, WithNode, FirstOfNode, FilterNode, NowNode,
+               AutoEscapeControlNode, CommentNode, SpacelessNode, TemplateTagNode)  # fmt: skip
+
 
 def compile_merge_template(source: str, *, html: bool) -> Template:
-    """Compile a campaigner's template; raise ValidationError naming what is wrong.
+    """Compile a campaigner's template; raise ValidationError naming each mistake and its line.
 
     Used by the admin form, so mistakes are caught when the mailing is saved, not mid-send.
+    `html` is whether the template's output goes into the HTML part.
     """
     engine = _html_engine if html else _text_engine
     try:
         template = engine.from_string(source)
     except TemplateSyntaxError as error:
-        raise ValidationError(f"Template error: {error}") from error
-    unknown = sorted(
-        {
-            node.filter_expression.var.var
-            for node in template.nodelist.get_nodes_by_type(VariableNode)
-            if hasattr(node.filter_expression.var, "var")
-            and node.filter_expression.var.var.split(".")[0] not in MERGE_FIELDS
-        }
-    )
-    if unknown:
+        raise ValidationError(_syntax_error_message(error), code="template_syntax") from error
+    problems = _template_problems(template, html=html)
+    if problems:
         raise ValidationError(
-            "Unknown merge field(s): %(unknown)s. Available: %(available)s.",
-            params={"unknown": ", ".join(unknown), "available": ", ".join(MERGE_FIELDS)},
+            [ValidationError(problem, code="merge_field") for problem in problems]
         )
     return template
+
+
+def _syntax_error_message(error: TemplateSyntaxError) -> str:
+    # The parser puts the token it failed on into the error; its line is the campaigner's line.
+    token = getattr(error, "token", None)
+    message = re.sub(r" on line \d+", "", str(error))
+    message = message.replace(" Did you forget to register or load this tag?", "")
+    if token is None:
+        return message
+    command = (token.contents.split() or [""])[0]
+    if (
+        token.token_type == TokenType.BLOCK
+        and command
+        and command not in MERGE_TAGS
+        and command not in _CLOSING_TAGS
+    ):
+        message = (
+            f"{{% {command} %}} is not allowed in a mailing; the tags you may use are "
+            + ", ".join(MERGE_TAGS)
+            + "."
+        )
+    return f"Line {token.lineno}: {message}"
+
+
+def _template_problems(template: Template, *, html: bool) -> list[str]:
+    """Name every unknown field, attribute walk and forbidden construct, with its line.
+
+    Relies on Django internals: the attributes in which each allowed tag's node keeps its
+    expressions (`filter_expression`, `conditions_nodelists`, `extra_context`, …) and the
+    `token` the parser sets on every node. A node type it does not know is refused, and the
+    corpus in tests/mailings/test_rendering.py fails if Django moves any of them.
+    """
+    nodes = template.nodelist.get_nodes_by_type(Node)
+    known = set(MERGE_FIELDS)
+    for node in nodes:
+        if isinstance(node, WithNode):
+            known.update(node.extra_context)
+        elif isinstance(node, NowNode | FirstOfNode) and node.asvar:
+            known.add(node.asvar)
+    problems = []
+    for node in nodes:
+        line = f"Line {node.token.lineno}: " if getattr(node, "token", None) else ""
+        if not isinstance(node, _NODE_TYPES):
+            problems.append(f"{line}this tag is not allowed in a mailing.")
+            continue
+        if isinstance(node, AutoEscapeControlNode) and not node.setting:
+            problems.append(
+                f"{line}{{% autoescape off %}} is not allowed: supporters' names must be escaped."
+            )
+        if isinstance(node, NowNode) and html and _UNSAFE_IN_HTML.search(node.format_string):
+            problems.append(f"{line}{{% now %}} may not write <, > or a double quote.")
+        for expression, outputs in _expressions(node):
+            problems.extend(
+                line + problem
+                for problem in _expression_problems(
+                    expression, known=known, html_output=html and outputs, node=node
+                )
+            )
+    return list(dict.fromkeys(problems))
+
+
+def _expressions(node: Node):
+    """Yield the node's expressions, each with whether its value is written out."""
+    if isinstance(node, VariableNode):
+        yield node.filter_expression, True
+    elif isinstance(node, IfNode):
+        conditions = [condition for condition, _ in node.conditions_nodelists if condition]
+        while conditions:
+            condition = conditions.pop()
+            if isinstance(condition, TemplateLiteral):
+                yield condition.value, False
+            else:
+                # An operator: `first` and, unless it is `not`, `second` (django.template.smartif).
+                for side in ("first", "second"):
+                    if getattr(condition, side, None) is not None:
+                        conditions.append(getattr(condition, side))
+    elif isinstance(node, WithNode):
+        for expression in node.extra_context.values():
+            yield expression, True
+    elif isinstance(node, FirstOfNode):
+        for expression in node.vars:
+            yield expression, True
+    elif isinstance(node, FilterNode):
+        yield node.filter_expr, True
+
+
+def _expression_problems(
+    expression: FilterExpression, *, known: set[str], html_output: bool, node: Node
+) -> list[str]:
+    problems = []
+    variables = []
+    literals = []
+    # {% filter %} filters its own output, which it names "var".
+    if expression.is_var and not isinstance(node, FilterNode):
+        variables.append(expression.var)
+    elif isinstance(expression.var, str):
+        literals.append(expression.var)
+    for function, arguments in expression.filters:
+        name = getattr(function, "_filter_name", function.__name__)
+        if name in FORBIDDEN_FILTERS:
+            problems.append(f"the {name} filter is not allowed in a mailing.")
+        for is_variable, argument in arguments:
+            (variables if is_variable else literals).append(argument)
+    for variable in variables:
+        if variable.lookups is None:  # a number, or _("text")
+            literals.append(variable.literal)
+            continue
+        name, *parts = variable.lookups
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(f"unknown merge field {variable.var}{hint}")
+        elif parts:
+            problems.append(
+                f"{{{{ {variable.var} }}}}: a merge field is plain text with no parts to look "
+                f"up; write {{{{ {name} }}}}."
+            )
+    if html_output:
+        problems.extend(
+            f"{literal!r} is written out as it is, unescaped: it may not hold <, > or a double "
+            "quote in the HTML."
+            for literal in literals
+            if isinstance(literal, str) and _UNSAFE_IN_HTML.search(literal)
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class MailingTemplates:
+    subject: Template
+    html: Template
+    text: Template
+
+
+def compile_mailing(
+    *, subject: str, preheader: str, html_body: str, text_body: str, language: str = ""
+) -> MailingTemplates:
+    """Compile a mailing's templates, layout included; raise ValidationError keyed by field.
+
+    The admin form calls it, so a mailing that saves is one that compiles when it is sent;
+    CompiledMailing calls it to send. Each field is checked on its own first, so an error names
+    the campaigner's own line.
+    """
+    errors = {}
+    for field, source, html in (
+        ("subject", subject, False),
+        ("preheader", preheader, True),
+        ("html_body", html_body, True),
+        ("text_body", text_body, False),
+    ):
+        try:
+            compile_merge_template(source, html=html)
+        except ValidationError as error:
+            errors[field] = error
+    if errors:
+        raise ValidationError(errors)
+    try:
+        message = compose_message(
+            preheader=preheader, html_body=html_body, text_body=text_body, language=language
+        )
+    except ValidationError as error:
+        raise ValidationError({"html_body": error}) from error
+    return MailingTemplates(
+        subject=compile_merge_template(subject, html=False),
+        html=compile_merge_template(message.html, html=True),
+        text=compile_merge_template(message.text, html=False),
+    )
 
 
 @dataclass(frozen=True)
@@ -84,16 +272,13 @@ class CompiledMailing:
         self.mailing_id = mailing.pk
         self.from_email = f"{mailing.from_name} <{mailing.from_email}>"
         self.reply_to = [mailing.reply_to] if mailing.reply_to else []
-        self.subject = compile_merge_template(mailing.subject, html=False)
-        self.text = compile_merge_template(mailing.text_body, html=False)
-        # The preheader is the first text in the body, hidden, so inboxes show it as a preview.
-        preheader = ""
-        if mailing.preheader:
-            preheader = (
-                '<div style="display:none;max-height:0;overflow:hidden;">'
-                f"{escape(mailing.preheader)}</div>"
-            )
-        self.html = compile_merge_template(preheader + mailing.html_body, html=True)
+        templates = compile_mailing(
+            subject=mailing.subject,
+            preheader=mailing.preheader,
+            html_body=mailing.html_body,
+            text_body=mailing.text_body,
+        )
+        self.subject, self.html, self.text = templates.subject, templates.html, templates.text
         # The petition URL around the token, resolved once: reverse() per message is a
         # measurable share of the cost. Empty when the mailing promotes no petition.
         self.petition_url_prefix = ""
@@ -146,6 +331,7 @@ def merge_fields(
     first_name: str,
     last_name: str,
     country: str,
+    language: str = "",
 ) -> dict[str, str]:
     """Return the flat dict of strings a mailing's templates are rendered from."""
     petition_url = ""
@@ -158,6 +344,7 @@ def merge_fields(
         "full_name": f"{first_name} {last_name}".strip(),
         "email": email,
         "country": country_name(country),
+        "language": language,
         "petition_url": petition_url,
         "unsubscribe_url": unsubscribe_url(supporter_id),
     }

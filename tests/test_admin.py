@@ -39,8 +39,8 @@ def test_mailing_change_page_shows_merge_fields_and_progress(campaigner_client):
 def mailing_form_data(mailing, **changes):
     data = {
         "campaign": mailing.campaign_id, "petition": mailing.petition_id, "name": mailing.name,
-        "subject": mailing.subject, "preheader": "", "from_name": mailing.from_name,
-        "from_email": mailing.from_email, "reply_to": "", "html_body": mailing.html_body,
+        "subject": mailing.subject, "preheader": "",
+        "sender": f"{mailing.from_name} <{mailing.from_email}>", "html_body": mailing.html_body,
         "text_body": mailing.text_body, "audience_not_signed_petition": mailing.petition_id,
         "audience_language": "", "audience_country": "", "scheduled_at_0": "",
         "scheduled_at_1": "",
@@ -55,7 +55,7 @@ def test_saving_a_mailing_with_an_unknown_merge_field_is_refused(campaigner_clie
         mailing_form_data(mailing, text_body="Dear {{ frist_name }}"),
     )
     assert response.status_code == 200
-    assert "Unknown merge field(s): frist_name" in response.content.decode()
+    assert "Line 1: unknown merge field frist_name" in response.content.decode()
     mailing.refresh_from_db()
     assert "frist_name" not in mailing.text_body
 

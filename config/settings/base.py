@@ -163,6 +163,32 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rally <rally@localho
 # The mailbox that receives mailto: unsubscribe requests (List-Unsubscribe).
 UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@localhost")
 
+# --- Mailings: who they come from, and the footer of every bulk message -------------------------
+# The senders a campaigner may choose, as JSON: [{"name": …, "email": …, "reply_to": …}, …]
+# (reply_to may be left out). Receivers check that a From domain is the one that signed the
+# message (DMARC alignment): list addresses only on domains the ESP signs for (DKIM, SPF).
+RALLY_SENDERS = env.json(
+    "RALLY_SENDERS",
+    default=[{"name": "Rally campaigns", "email": "campaigns@rally.example", "reply_to": ""}],
+)
+# The domains a mailing's From address may use; empty or unset, the domains of RALLY_SENDERS.
+# mailings/senders.py checks both settings (`manage.py check`).
+RALLY_SENDER_DOMAINS = [
+    domain.lower() for domain in env.list("RALLY_SENDER_DOMAINS", default=[])
+] or sorted(
+    {
+        str(sender.get("email", "")).rpartition("@")[2].lower()
+        for sender in RALLY_SENDERS
+        if isinstance(sender, dict)
+    }
+)
+# Who sends the appeals, and a postal address where they can be reached: every bulk message's
+# footer shows both, as anti-spam laws (CAN-SPAM, PECR) and receivers' policies ask.
+RALLY_ORGANISATION_NAME = env.str("RALLY_ORGANISATION_NAME", default="Rally Demo")
+RALLY_ORGANISATION_ADDRESS = env.str(
+    "RALLY_ORGANISATION_ADDRESS", default="1 Example Street, London N1 1AA, United Kingdom"
+)
+
 # --- Sending -----------------------------------------------------------------------------------
 RALLY_SEND_BATCH_SIZE = env.int("RALLY_SEND_BATCH_SIZE", default=200)
 # How many batch tasks of one mailing run at once; each re-enqueues itself while work remains.

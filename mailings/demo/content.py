@@ -46,13 +46,11 @@ NAVALNY_PETITION_RU = {
 """.strip(),
 }
 
+# The sender is the first of RALLY_SENDERS (seed_demo); the layout adds the unsubscribe footer.
 NAVALNY_MAILING = {
     "name": "Navalny rapid response — first appeal",
     "subject": '{{ first_name|default:"Friend" }}, add your name for Aleksei Navalny',
     "preheader": "Thousands were detained for protesting. Your voice matters right now.",
-    "from_name": "Hilary at Rally Demo",
-    "from_email": "campaigns@rally.example.org",
-    "reply_to": "campaigns@rally.example.org",
     "html_body": """
 <p>Dear {{ first_name|default:"friend" }},</p>
 <p>Last Saturday, crowds filled the streets of Moscow and dozens of other Russian cities to
@@ -74,8 +72,6 @@ planned for Sunday, and the world needs to be watching.</p>
 <p><em>P.S. Every new wave of arrests is meant to frighten people into staying at home. Adding
 your name takes a minute and tells the authorities that the world has noticed.
 <a href="{{ petition_url }}">Sign now</a>.</em></p>
-<p style="font-size:12px;color:#666">You receive this because you support our campaigns.
-<a href="{{ unsubscribe_url }}">Unsubscribe</a> with one click.</p>
 """.strip(),
     "text_body": """
 Dear {{ first_name|default:"friend" }},
@@ -105,8 +101,6 @@ Crisis campaigner, Rally Demo
 
 P.S. Every new wave of arrests is meant to frighten people into staying at home. Adding your
 name takes a minute and tells the authorities that the world has noticed: {{ petition_url }}
-
-Unsubscribe with one click: {{ unsubscribe_url }}
 """.strip(),
 }
 

@@ -47,6 +47,7 @@ class ClaimedDelivery:
     last_name: str
     country: str
     supporter_status: str
+    language: str
 
 
 def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[ClaimedDelivery]:
@@ -80,6 +81,7 @@ def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[Cla
         "supporter__last_name",
         "supporter__country",
         "supporter__status",
+        "supporter__language",
     )
     return [ClaimedDelivery(*row) for row in rows]
 
@@ -195,6 +197,7 @@ def _build(compiled: CompiledMailing, row: ClaimedDelivery, connection):
         first_name=row.first_name,
         last_name=row.last_name,
         country=row.country,
+        language=row.language,
     )
     return build_message(
         compiled=compiled, fields=fields, delivery_id=row.delivery_id, connection=connection

@@ -92,6 +92,24 @@ def test_empty_first_name_falls_back_to_the_default_filter():
         "{{ supporter.email }}",
         "{% if %}",
         "{{ first_name|no_such_filter }}",
+        # The template-injection corpus; tests/mailings/test_compose.py sends each through the
+        # admin form and checks that nothing is saved.
+        "{{ supporter.delete }}",
+        "{% debug %}",
+        "{% verbatim %}{{ x }}{% endverbatim %}",
+        "{{ first_name.__class__ }}",
+        "{{ first_name.__class__.__mro__ }}",
+        "{{ first_name|safe }}",
+        "{{ first_name|safeseq }}",
+        "{% filter safe %}{{ first_name }}{% endfilter %}",
+        "{% autoescape off %}{{ first_name }}{% endautoescape %}",
+        "{{ first_name.upper }}",
+        "{% if email.delete %}x{% endif %}",
+        "{% with name=first_name.strip %}{{ name }}{% endwith %}",
+        '{{ first_name|default:"<script>alert(1)</script>" }}',
+        "{% firstof first_name '\"><script>' %}",
+        "{% now '<' %}",
+        "{% url 'admin:index' %}",
     ],
 )
 def test_templates_may_use_only_merge_fields_and_harmless_tags(source):

@@ -155,8 +155,8 @@ def test_creating_and_editing_in_the_admin_is_recorded(campaigner_client):
     mailing = Mailing.objects.get()
     data = {
         "campaign": mailing.campaign_id, "petition": mailing.petition_id, "name": "New appeal",
-        "subject": "Hi {{ first_name }}", "preheader": "", "from_name": "Rally",
-        "from_email": "rally@example.org", "reply_to": "", "html_body": "<p>Hi</p>",
+        "subject": "Hi {{ first_name }}", "preheader": "",
+        "sender": "Rally campaigns <campaigns@rally.example>", "html_body": "<p>Hi</p>",
         "text_body": "Hi", "audience_language": "", "audience_country": "",
         "scheduled_at_0": "", "scheduled_at_1": "",
     }  # fmt: skip

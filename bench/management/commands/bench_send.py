@@ -23,6 +23,7 @@ from campaigns.models import Campaign, Petition
 from config.celery_app import app as celery_app
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
+from mailings.senders import allowed_senders
 from mailings.services import mailing_send
 from supporters.models import Supporter, Tag
 
@@ -234,14 +235,17 @@ def _create_audience_and_mailing(run: str, recipients: int) -> tuple[Tag, Mailin
         campaign=campaign, slug=f"bench-{run}", title="Free the marchers", body="<p>Now.</p>",
         target="The authorities",
     )  # fmt: skip
+    # A sender a campaigner could choose: the first of RALLY_SENDERS.
+    sender = allowed_senders()[0]
     mailing = Mailing.objects.create(
         campaign=campaign,
         petition=petition,
         name=f"Benchmark {run}",
         subject=SUBJECT,
         preheader="Hundreds detained for marching peacefully. Add your name.",
-        from_name="Rally Benchmark",
-        from_email="bench@example.invalid",
+        from_name=sender.name,
+        from_email=sender.email,
+        reply_to=sender.reply_to,
         html_body=HTML_BODY,
         text_body=TEXT_BODY,
     )

@@ -6,9 +6,11 @@ from django.db import transaction
 
 from campaigns.models import Campaign, Petition, PetitionTranslation, Signature
 from campaigns.richtext import sanitize_html
+from mailings.compose import sanitize_mailing_html
 from mailings.demo import content
 from mailings.models import Mailing
 from mailings.roles import campaigner_group_ensure
+from mailings.senders import allowed_senders
 from supporters.models import Supporter, Tag
 
 DEMO_USERNAME = "campaigner"
@@ -103,11 +105,15 @@ class Command(BaseCommand):
         )
 
     def seed_mailing(self, petition: Petition) -> Mailing:
+        sender = allowed_senders()[0]
         mailing, _ = Mailing.objects.get_or_create(
             name=content.NAVALNY_MAILING["name"],
             defaults={
                 **content.NAVALNY_MAILING,
-                "html_body": sanitize_html(content.NAVALNY_MAILING["html_body"]),
+                "from_name": sender.name,
+                "from_email": sender.email,
+                "reply_to": sender.reply_to,
+                "html_body": sanitize_mailing_html(content.NAVALNY_MAILING["html_body"]),
                 "campaign": petition.campaign,
                 "petition": petition,
                 # Everyone subscribed who has not signed yet.
