@@ -1,12 +1,12 @@
 from functools import partial
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
-from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+
+from supporters.models import Language
 
 from .admin_views import send as send_pages
 from .admin_views.preview import mailing_preview_view, mailing_test_send_view
@@ -15,11 +15,17 @@ from .admin_views.progress import (
     MailingProgressJsonView,
     MailingProgressPageView,
 )
-from .compose import sanitize_mailing_html
-from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
-from .rendering import MERGE_FIELDS, compile_mailing, compile_merge_template
+from .forms import MailingAdminForm, MailingVersionForm
+from .models import (
+    Delivery,
+    Mailing,
+    MailingAuditEntry,
+    MailingVersion,
+    OutboxMessage,
+    TrackingEvent,
+)
+from .rendering import MERGE_FIELDS
 from .selectors import mailing_delivery_counts
-from .senders import Sender, allowed_senders, sender_validate
 from .services import mailing_audit_record, mailing_cancel, mailing_pause, mailing_resume
 from .templatetags.merge_tags import MERGE_TAGS
 
@@ -33,99 +39,34 @@ AUDIENCE_FIELDS = (
 )  # fmt: skip
 
 
-class MailingAdminForm(forms.ModelForm):
-    """Check the sender, merge fields and layout when the mailing is saved, not when it is sent.
+class MailingVersionInline(admin.StackedInline):
+    """The appeal in another language; a supporter gets the version in theirs, if written."""
 
-    Nothing is saved while any check fails; each error names the campaigner's line.
-    """
+    model = MailingVersion
+    form = MailingVersionForm
+    extra = 0
+    max_num = len(Language.choices)
+    verbose_name = "language version"
+    verbose_name_plural = "Language versions: supporters whose language has none get the above"
 
-    sender = forms.ChoiceField(
-        help_text="The organisation's sending addresses (RALLY_SENDERS): mail from any other "
-        "domain fails receivers' DMARC checks and goes to spam."
-    )
+    def _editable(self, obj) -> bool:
+        # What went out must stay what the ledger says went out (see get_readonly_fields).
+        return obj is None or obj.status == Mailing.Status.DRAFT
 
-    class Meta:
-        model = Mailing
-        fields = "__all__"  # noqa: DJ007 -- the ModelAdmin chooses the fields shown
-        help_texts = {
-            "subject": 'May use merge fields, e.g. {{ first_name|default:"Friend" }}, join us.',
-            "preheader": "The preview line inboxes show after the subject; may use merge fields.",
-            # The admin shows help text as HTML: a bare <style> here would swallow the page.
-            "html_body": "HTML with merge fields such as {{ first_name }}. A &lt;style&gt; is "
-            "inlined into the elements it styles; the layout adds the preheader and a footer "
-            "with the organisation's address and an unsubscribe link.",
-            "text_body": "Leave empty to have it made from the HTML, links shown as URLs; the "
-            "footer is added either way.",
-        }
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The sender is chosen whole; the model keeps its three fields, filled in clean().
-        for name in ("from_name", "from_email", "reply_to"):
-            self.fields.pop(name, None)
-        if "text_body" in self.fields:
-            self.fields["text_body"].required = False
-        self.senders = {sender.key: sender for sender in allowed_senders()}
-        mailing = self.instance
-        current = Sender(mailing.from_name, mailing.from_email, mailing.reply_to)
-        if mailing.from_email:
-            # A sender no longer on the list stays selectable, so the form can say what is wrong.
-            self.senders.setdefault(current.key, current)
-        self.fields["sender"].choices = [(key, s.label) for key, s in self.senders.items()]
-        self.fields["sender"].initial = (
-            current.key if mailing.from_email else next(iter(self.senders), None)
-        )
-        if mailing.pk and mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
-            self.fields["sender"].disabled = True
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_change_permission(request, obj)
 
-    def clean_sender(self) -> str:
-        key = self.cleaned_data["sender"]
-        if not self.fields["sender"].disabled:
-            sender_validate(email=self.senders[key].email)
-        return key
-
-    def clean_subject(self) -> str:
-        subject = self.cleaned_data["subject"]
-        compile_merge_template(subject, html=False)
-        return subject
-
-    def clean_preheader(self) -> str:
-        preheader = self.cleaned_data["preheader"]
-        # Shown inside the HTML, so checked as HTML.
-        compile_merge_template(preheader, html=True)
-        return preheader
-
-    def clean_text_body(self) -> str:
-        text = self.cleaned_data["text_body"]
-        compile_merge_template(text, html=False)
-        return text
-
-    def clean_html_body(self) -> str:
-        html = self.cleaned_data["html_body"]
-        # On the source as written, so that an error's line is the campaigner's line.
-        compile_merge_template(html, html=True)
-        return sanitize_mailing_html(html)
-
-    def clean(self):
-        cleaned_data = super().clean()
-        sender = self.senders.get(cleaned_data.get("sender"))
-        if sender is not None and not self.fields["sender"].disabled:
-            self.instance.from_name = sender.name
-            self.instance.from_email = sender.email
-            self.instance.reply_to = sender.reply_to
-        parts = ("subject", "preheader", "html_body", "text_body")
-        if all(part in cleaned_data for part in parts):
-            # The layout and the plain text made from the HTML, as the send will compile them.
-            try:
-                compile_mailing(**{part: cleaned_data[part] for part in parts})
-            except ValidationError as error:
-                self.add_error(None, error)
-        return cleaned_data
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Mailing)
 class MailingAdmin(admin.ModelAdmin):
     form = MailingAdminForm
+    inlines = [MailingVersionInline]
     list_display = (
         "name", "campaign", "status", "subject", "started_at", "finished_at", "progress_link",
     )  # fmt: skip

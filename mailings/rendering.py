@@ -266,19 +266,18 @@ class RenderedMessage:
 
 
 class CompiledMailing:
-    """A mailing's templates compiled once, and what every message of it shares."""
+    """A mailing's templates compiled once, each language version's too, and what all share.
+
+    Versions are keyed by language; "" is the mailing's own (default) content.
+    """
 
     def __init__(self, mailing: Mailing):
         self.mailing_id = mailing.pk
         self.from_email = f"{mailing.from_name} <{mailing.from_email}>"
         self.reply_to = [mailing.reply_to] if mailing.reply_to else []
-        templates = compile_mailing(
-            subject=mailing.subject,
-            preheader=mailing.preheader,
-            html_body=mailing.html_body,
-            text_body=mailing.text_body,
-        )
-        self.subject, self.html, self.text = templates.subject, templates.html, templates.text
+        self.versions = {"": _compile_content(mailing, language="")}
+        for version in mailing.versions.all():
+            self.versions[version.language] = _compile_content(version, language=version.language)
         # The petition URL around the token, resolved once: reverse() per message is a
         # measurable share of the cost. Empty when the mailing promotes no petition.
         self.petition_url_prefix = ""
@@ -286,12 +285,28 @@ class CompiledMailing:
             path = reverse("campaigns:petition_detail", kwargs={"slug": mailing.petition.slug})
             self.petition_url_prefix = f"{settings.SITE_URL}{path}?t="
 
-    def render(self, fields: dict[str, str]) -> RenderedMessage:
+    def version_for(self, language: str) -> str:
+        """Return the version a reader of `language` gets: theirs if written, else ""."""
+        return language if language in self.versions else ""
+
+    def render(self, fields: dict[str, str], version: str = "") -> RenderedMessage:
+        templates = self.versions.get(version) or self.versions[""]
         return RenderedMessage(
-            subject=" ".join(self.subject.render(Context(fields, autoescape=False)).split()),
-            html=self.html.render(Context(fields)),
-            text=self.text.render(Context(fields, autoescape=False)),
+            subject=" ".join(templates.subject.render(Context(fields, autoescape=False)).split()),
+            html=templates.html.render(Context(fields)),
+            text=templates.text.render(Context(fields, autoescape=False)),
         )
+
+
+def _compile_content(content, *, language: str) -> MailingTemplates:
+    """Compile a Mailing's or a MailingVersion's subject, preheader and bodies."""
+    return compile_mailing(
+        subject=content.subject,
+        preheader=content.preheader,
+        html_body=content.html_body,
+        text_body=content.text_body,
+        language=language,
+    )
 
 
 @lru_cache(maxsize=32)
@@ -300,7 +315,10 @@ def _compiled(mailing_id: int, updated_at) -> CompiledMailing:
 
 
 def compiled_mailing(mailing: Mailing) -> CompiledMailing:
-    """Return the process-wide compiled form of a mailing, recompiled if it was edited."""
+    """Return the process-wide compiled form of a mailing, recompiled if it was edited.
+
+    Saving a language version in the admin saves its mailing too, which moves `updated_at`.
+    """
     return _compiled(mailing.pk, mailing.updated_at)
 
 
@@ -351,10 +369,15 @@ def merge_fields(
 
 
 def build_message(
-    *, compiled: CompiledMailing, fields: dict[str, str], delivery_id: int, connection=None
+    *,
+    compiled: CompiledMailing,
+    fields: dict[str, str],
+    delivery_id: int,
+    connection=None,
+    version: str = "",
 ) -> AnymailMessage:
-    """Build one supporter's message, with one-click unsubscribe headers (RFC 8058)."""
-    rendered = compiled.render(fields)
+    """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058)."""
+    rendered = compiled.render(fields, version)
     token = fields["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
     mailto = f"mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={quote('unsubscribe ' + token)}"
     message = AnymailMessage(

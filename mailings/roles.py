@@ -1,7 +1,8 @@
 """The roles Rally defines: what a campaigner may do, as (app, permission codename) lists.
 
-Plain data, imported by the migration that creates the group (mailings 0006) and by
-`campaigner_group_ensure`, so that both give the group the same rights.
+The migration that made the group (mailings 0009) keeps a frozen copy of these rights, as a
+migration's data must; a change here needs a migration of its own, and
+tests/mailings/test_roles_and_audit.py fails while the two differ.
 """
 
 CAMPAIGNER_GROUP = "Campaigner"
@@ -13,6 +14,8 @@ CAMPAIGNER_PERMISSIONS = {
         "add_mailing", "change_mailing", "view_mailing",
         "send_mailing", "approve_mailing", "control_mailing", "test_send_mailing",
         "view_delivery", "view_trackingevent", "view_outboxmessage", "view_mailingauditentry",
+        "add_mailingversion", "change_mailingversion", "delete_mailingversion",
+        "view_mailingversion",
     ],
     "campaigns": [
         "add_campaign", "change_campaign", "view_campaign",

@@ -73,3 +73,13 @@ class MailingFactory(factory.django.DjangoModelFactory):
         'Dear {{ first_name|default:"friend" }},\n\nSign: {{ petition_url }}\n\n'
         "Unsubscribe: {{ unsubscribe_url }}\n"
     )
+
+
+# The admin's mailing form carries the language-version inline's management form: a POST
+# without it is refused. These say "no version rows".
+MAILING_FORM_NO_VERSIONS = {
+    "versions-TOTAL_FORMS": "0",
+    "versions-INITIAL_FORMS": "0",
+    "versions-MIN_NUM_FORMS": "0",
+    "versions-MAX_NUM_FORMS": "2",
+}

@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from mailings.models import Mailing, MailingAuditEntry
+from tests.factories import MAILING_FORM_NO_VERSIONS
 from tests.mailing_pages import confirmation_fields
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def mailing_form_data(mailing, **changes):
         "audience_language": "", "audience_country": "", "scheduled_at_0": "",
         "scheduled_at_1": "",
     }  # fmt: skip
-    return {**data, **changes}
+    return {**data, **MAILING_FORM_NO_VERSIONS, **changes}
 
 
 def test_saving_a_mailing_with_an_unknown_merge_field_is_refused(campaigner_client):

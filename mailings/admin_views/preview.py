@@ -6,12 +6,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template import Context
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from mailings.models import Mailing
-from mailings.rendering import build_message, compiled_mailing
+from mailings.rendering import build_message, compile_merge_template, compiled_mailing
 from mailings.selectors import mailing_audience
 from mailings.services.test_send import (
     TEST_SEND_MAX_ADDRESSES,
@@ -57,14 +58,21 @@ def mailing_preview_view(model_admin, request, mailing_id: int):
     }
     if supporter is not None:
         compiled = compiled_mailing(mailing)
-        message = build_message(
-            compiled=compiled, fields=supporter_merge_fields(compiled, supporter), delivery_id=0
-        )
+        # The version asked for, else the one the send queue would give this supporter.
+        version = compiled.version_for(language or supporter.language)
+        if language and version != language:
+            problems.append(f"There is no “{language}” version: this is the default content.")
+        fields = supporter_merge_fields(compiled, supporter)
+        message = build_message(compiled=compiled, fields=fields, delivery_id=0, version=version)
+        content = mailing.versions.filter(language=version).first() if version else mailing
+        # Inboxes show the preheader as text after the subject: rendered here on its own.
+        preheader = compile_merge_template(content.preheader, html=False)
         context.update(
             subject=message.subject,
-            preheader=mailing.preheader,
+            preheader=preheader.render(Context(fields, autoescape=False)).strip(),
             html=message.alternatives[0][0],
             text=message.body,
+            version_name=dict(Language.choices)[version] if version else "default",
         )
     status = 400 if problems and supporter is None else 200
     return TemplateResponse(request, "admin/mailings/mailing/preview.html", context, status=status)

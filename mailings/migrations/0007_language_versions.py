@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailings', '0006_campaigner_group'),
+        ('mailings', '0005_approval_permissions_audit'),
     ]
 
     operations = [

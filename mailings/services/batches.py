@@ -48,6 +48,8 @@ class ClaimedDelivery:
     country: str
     supporter_status: str
     language: str
+    # The version the snapshot chose for them ("" for the default): what the ledger records.
+    version_language: str
 
 
 def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[ClaimedDelivery]:
@@ -82,6 +84,7 @@ def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[Cla
         "supporter__country",
         "supporter__status",
         "supporter__language",
+        "version_language",
     )
     return [ClaimedDelivery(*row) for row in rows]
 
@@ -200,7 +203,11 @@ def _build(compiled: CompiledMailing, row: ClaimedDelivery, connection):
         language=row.language,
     )
     return build_message(
-        compiled=compiled, fields=fields, delivery_id=row.delivery_id, connection=connection
+        compiled=compiled,
+        fields=fields,
+        delivery_id=row.delivery_id,
+        connection=connection,
+        version=row.version_language,
     )
 
 

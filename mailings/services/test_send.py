@@ -76,8 +76,10 @@ def mailing_test_copies_send(*, mailing_id: int, supporter_id: int, addresses: l
         return 0  # deleted meanwhile: nothing to render
     compiled = compiled_mailing(mailing)
     fields = supporter_merge_fields(compiled, supporter)
+    # The version the send queue would give this supporter.
+    version = compiled.version_for(supporter.language)
     for address in addresses:
-        message = build_message(compiled=compiled, fields=fields, delivery_id=0)
+        message = build_message(compiled=compiled, fields=fields, delivery_id=0, version=version)
         message.to = [address]
         message.subject = TEST_SUBJECT_PREFIX + message.subject
         # A mail client's unsubscribe button must not unsubscribe the supporter it was
@@ -98,4 +100,5 @@ def supporter_merge_fields(compiled, supporter: Supporter) -> dict[str, str]:
         first_name=supporter.first_name,
         last_name=supporter.last_name,
         country=str(supporter.country or ""),
+        language=supporter.language,
     )

@@ -8,16 +8,16 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 
 from mailings.models import Mailing, MailingAuditEntry
-from mailings.roles import CAMPAIGNER_GROUP
+from mailings.roles import CAMPAIGNER_GROUP, CAMPAIGNER_PERMISSIONS
 from mailings.services import mailing_cancel, mailing_pause, mailing_resume
 from supporters.models import Supporter
-from tests.factories import MailingFactory, SupporterFactory
+from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory
 from tests.mailing_pages import confirmation_fields
 
 pytestmark = pytest.mark.django_db
 
 Action = MailingAuditEntry.Action
-CREATE_GROUP = importlib.import_module("mailings.migrations.0006_campaigner_group")
+CREATE_GROUP = importlib.import_module("mailings.migrations.0009_campaigner_group")
 
 
 @pytest.fixture
@@ -73,6 +73,12 @@ def test_making_the_group_with_the_real_app_registry_leaves_the_registry_as_it_w
     before = {config.label: config.models_module for config in apps.get_app_configs()}
     CREATE_GROUP.create_campaigner_group(apps, None)
     assert {config.label: config.models_module for config in apps.get_app_configs()} == before
+
+
+def test_the_role_as_migrated_is_the_role_as_written():
+    assert CREATE_GROUP.CAMPAIGNER_PERMISSIONS == CAMPAIGNER_PERMISSIONS, (
+        "mailings/roles.py changed the Campaigner role: add a migration that grants it"
+    )
 
 
 def test_a_campaigner_cannot_reach_users_exports_or_deleting_supporters(campaigner_client):
@@ -159,6 +165,7 @@ def test_creating_and_editing_in_the_admin_is_recorded(campaigner_client):
         "sender": "Rally campaigns <campaigns@rally.example>", "html_body": "<p>Hi</p>",
         "text_body": "Hi", "audience_language": "", "audience_country": "",
         "scheduled_at_0": "", "scheduled_at_1": "",
+        **MAILING_FORM_NO_VERSIONS,
     }  # fmt: skip
     assert campaigner_client.post("/admin/mailings/mailing/add/", data).status_code == 302
     created = Mailing.objects.get(name="New appeal")

@@ -1,0 +1,136 @@
+"""The mailing forms of the admin: a mailing's content, and each language version of it."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .compose import sanitize_mailing_html
+from .models import Mailing, MailingVersion
+from .rendering import compile_mailing, compile_merge_template
+from .senders import Sender, allowed_senders, sender_validate
+
+CONTENT_HELP_TEXTS = {
+    "subject": 'May use merge fields, e.g. {{ first_name|default:"Friend" }}, join us.',
+    "preheader": "The preview line inboxes show after the subject; may use merge fields.",
+    # The admin shows help text as HTML: a bare <style> here would swallow the page.
+    "html_body": "HTML with merge fields such as {{ first_name }}. A &lt;style&gt; is "
+    "inlined into the elements it styles; the layout adds the preheader and a footer "
+    "with the organisation's address and an unsubscribe link.",
+    "text_body": "Leave empty to have it made from the HTML, links shown as URLs; the "
+    "footer is added either way.",
+}
+
+
+class ContentChecks:
+    """Check a subject, preheader and bodies as the send will compile them; save nothing else.
+
+    Shared by the mailing and its language versions, so every version that saves is one that
+    sends. Each error names the campaigner's own line.
+    """
+
+    def layout_language(self) -> str:
+        """The language the layout's footer is compiled in (a version's own)."""
+        return ""
+
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data["subject"]
+        compile_merge_template(subject, html=False)
+        return subject
+
+    def clean_preheader(self) -> str:
+        preheader = self.cleaned_data["preheader"]
+        # Shown inside the HTML, so checked as HTML.
+        compile_merge_template(preheader, html=True)
+        return preheader
+
+    def clean_text_body(self) -> str:
+        text = self.cleaned_data["text_body"]
+        compile_merge_template(text, html=False)
+        return text
+
+    def clean_html_body(self) -> str:
+        html = self.cleaned_data["html_body"]
+        # On the source as written, so that an error's line is the campaigner's line.
+        compile_merge_template(html, html=True)
+        return sanitize_mailing_html(html)
+
+    def check_compiles(self, cleaned_data: dict) -> None:
+        parts = ("subject", "preheader", "html_body", "text_body")
+        if all(part in cleaned_data for part in parts):
+            # The layout and the plain text made from the HTML, as the send will compile them.
+            try:
+                compile_mailing(
+                    **{part: cleaned_data[part] for part in parts},
+                    language=self.layout_language(),
+                )
+            except ValidationError as error:
+                self.add_error(None, error)
+
+
+class MailingAdminForm(ContentChecks, forms.ModelForm):
+    """Check the sender, merge fields and layout when the mailing is saved, not when it is sent.
+
+    Nothing is saved while any check fails; each error names the campaigner's line.
+    """
+
+    sender = forms.ChoiceField(
+        help_text="The organisation's sending addresses (RALLY_SENDERS): mail from any other "
+        "domain fails receivers' DMARC checks and goes to spam."
+    )
+
+    class Meta:
+        model = Mailing
+        fields = "__all__"  # noqa: DJ007 -- the ModelAdmin chooses the fields shown
+        help_texts = CONTENT_HELP_TEXTS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The sender is chosen whole; the model keeps its three fields, filled in clean().
+        for name in ("from_name", "from_email", "reply_to"):
+            self.fields.pop(name, None)
+        if "text_body" in self.fields:
+            self.fields["text_body"].required = False
+        self.senders = {sender.key: sender for sender in allowed_senders()}
+        mailing = self.instance
+        current = Sender(mailing.from_name, mailing.from_email, mailing.reply_to)
+        if mailing.from_email:
+            # A sender no longer on the list stays selectable, so the form can say what is wrong.
+            self.senders.setdefault(current.key, current)
+        self.fields["sender"].choices = [(key, s.label) for key, s in self.senders.items()]
+        self.fields["sender"].initial = (
+            current.key if mailing.from_email else next(iter(self.senders), None)
+        )
+        if mailing.pk and mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
+            self.fields["sender"].disabled = True
+
+    def clean_sender(self) -> str:
+        key = self.cleaned_data["sender"]
+        if not self.fields["sender"].disabled:
+            sender_validate(email=self.senders[key].email)
+        return key
+
+    def clean(self):
+        cleaned_data = super().clean()
+        sender = self.senders.get(cleaned_data.get("sender"))
+        if sender is not None and not self.fields["sender"].disabled:
+            self.instance.from_name = sender.name
+            self.instance.from_email = sender.email
+            self.instance.reply_to = sender.reply_to
+        self.check_compiles(cleaned_data)
+        return cleaned_data
+
+
+class MailingVersionForm(ContentChecks, forms.ModelForm):
+    """One language version of a mailing, checked as the mailing itself is."""
+
+    class Meta:
+        model = MailingVersion
+        fields = ["language", "subject", "preheader", "html_body", "text_body"]
+        help_texts = CONTENT_HELP_TEXTS
+
+    def layout_language(self) -> str:
+        return self.cleaned_data.get("language", "")
+
+    def clean(self):
+        cleaned_data = super().clean()
+        self.check_compiles(cleaned_data)
+        return cleaned_data
