@@ -4,8 +4,9 @@ A development tool, kept apart from the product so that supporters, campaigns, m
 config never import it: the app is installed by the local and test settings only, never by the
 production settings. bench_send sends a synthetic mailing through real Celery workers
 (worker_processes.py) to a fake ESP (espfakes/); bench_sign signs a petition through the web
-server as deployed (web_server.py) with wrk (wrk.py, sign.lua). Each prints one JSON line,
-which `make bench` and outside scripts read.
+server as deployed (web_server.py) with wrk (wrk.py, sign.lua), over synthetic supporters
+made once and kept (synthetic.py). Each prints one JSON line, which `make bench` and outside
+scripts read.
 """
 
 from django.apps import AppConfig
