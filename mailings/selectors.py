@@ -10,49 +10,79 @@ from supporters.models import Language, Supporter
 from .models import Delivery, Mailing
 
 
+@dataclass(frozen=True)
+class AudienceConditions:
+    """The conditions that pick an audience: a saved mailing's, or a form's not saved yet.
+
+    An empty value sets no condition. The admin's live count builds one from the query string
+    (mailings/admin_views/audience.py); everything else takes a mailing's with `of`.
+    """
+
+    include_tag_ids: frozenset[int] = frozenset()
+    exclude_tag_ids: frozenset[int] = frozenset()
+    signed_petition_id: int | None = None
+    not_signed_petition_id: int | None = None
+    language: str = ""
+    country: str = ""
+
+    @classmethod
+    def of(cls, mailing: Mailing) -> "AudienceConditions":
+        """Return the conditions saved on a mailing (two queries, for its tags)."""
+        return cls(
+            include_tag_ids=frozenset(mailing.audience_include_tags.values_list("pk", flat=True)),
+            exclude_tag_ids=frozenset(mailing.audience_exclude_tags.values_list("pk", flat=True)),
+            signed_petition_id=mailing.audience_signed_petition_id,
+            not_signed_petition_id=mailing.audience_not_signed_petition_id,
+            language=mailing.audience_language,
+            country=mailing.audience_country,
+        )
+
+
+def audience_for(conditions: AudienceConditions) -> QuerySet[Supporter]:
+    """Return the subscribed supporters who match every condition that is set."""
+    audience = Supporter.objects.filter(status=Supporter.Status.SUBSCRIBED)
+    if conditions.include_tag_ids:
+        audience = audience.filter(
+            Exists(
+                Supporter.tags.through.objects.filter(
+                    supporter_id=OuterRef("pk"), tag_id__in=sorted(conditions.include_tag_ids)
+                )
+            )
+        )
+    if conditions.exclude_tag_ids:
+        audience = audience.exclude(
+            Exists(
+                Supporter.tags.through.objects.filter(
+                    supporter_id=OuterRef("pk"), tag_id__in=sorted(conditions.exclude_tag_ids)
+                )
+            )
+        )
+    if conditions.signed_petition_id:
+        audience = audience.filter(
+            Exists(
+                Signature.objects.filter(
+                    supporter_id=OuterRef("pk"), petition_id=conditions.signed_petition_id
+                )
+            )
+        )
+    if conditions.not_signed_petition_id:
+        audience = audience.exclude(
+            Exists(
+                Signature.objects.filter(
+                    supporter_id=OuterRef("pk"), petition_id=conditions.not_signed_petition_id
+                )
+            )
+        )
+    if conditions.language:
+        audience = audience.filter(language=conditions.language)
+    if conditions.country:
+        audience = audience.filter(country=conditions.country.upper())
+    return audience
+
+
 def mailing_audience(mailing: Mailing) -> QuerySet[Supporter]:
     """Return the subscribed supporters who match every audience condition of a mailing."""
-    audience = Supporter.objects.filter(status=Supporter.Status.SUBSCRIBED)
-    include_tag_ids = list(mailing.audience_include_tags.values_list("pk", flat=True))
-    exclude_tag_ids = list(mailing.audience_exclude_tags.values_list("pk", flat=True))
-    if include_tag_ids:
-        audience = audience.filter(
-            Exists(
-                Supporter.tags.through.objects.filter(
-                    supporter_id=OuterRef("pk"), tag_id__in=include_tag_ids
-                )
-            )
-        )
-    if exclude_tag_ids:
-        audience = audience.exclude(
-            Exists(
-                Supporter.tags.through.objects.filter(
-                    supporter_id=OuterRef("pk"), tag_id__in=exclude_tag_ids
-                )
-            )
-        )
-    if mailing.audience_signed_petition_id:
-        audience = audience.filter(
-            Exists(
-                Signature.objects.filter(
-                    supporter_id=OuterRef("pk"), petition_id=mailing.audience_signed_petition_id
-                )
-            )
-        )
-    if mailing.audience_not_signed_petition_id:
-        audience = audience.exclude(
-            Exists(
-                Signature.objects.filter(
-                    supporter_id=OuterRef("pk"),
-                    petition_id=mailing.audience_not_signed_petition_id,
-                )
-            )
-        )
-    if mailing.audience_language:
-        audience = audience.filter(language=mailing.audience_language)
-    if mailing.audience_country:
-        audience = audience.filter(country=mailing.audience_country.upper())
-    return audience
+    return audience_for(AudienceConditions.of(mailing))
 
 
 def mailing_delivery_counts(mailing: Mailing) -> dict[str, int]:
@@ -78,8 +108,13 @@ class AudienceCounts:
 
 def mailing_audience_counts(mailing: Mailing) -> AudienceCounts:
     """Count a mailing's audience as it stands, by supporter language, every language present."""
+    return audience_counts(AudienceConditions.of(mailing))
+
+
+def audience_counts(conditions: AudienceConditions) -> AudienceCounts:
+    """Count the audience the conditions pick, by supporter language, every language present."""
     by_language = dict.fromkeys(Language.values, 0)
-    rows = mailing_audience(mailing).values_list("language").annotate(n=Count("pk")).order_by()
+    rows = audience_for(conditions).values_list("language").annotate(n=Count("pk")).order_by()
     for language, n in rows:
         by_language[language] = by_language.get(language, 0) + n
     return AudienceCounts(count=sum(by_language.values()), by_language=by_language)
