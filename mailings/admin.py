@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from campaigns.richtext import sanitize_html
 
+from .admin_views.audience import audience_json_view, recipients_html
 from .models import Delivery, Mailing, MailingAuditEntry, OutboxMessage, TrackingEvent
 from .rendering import MERGE_FIELDS, compile_merge_template
 from .selectors import mailing_delivery_counts
@@ -77,7 +79,7 @@ class MailingAdmin(admin.ModelAdmin):
         ),  # fmt: skip
         (
             "Audience: subscribed supporters who match every condition set",
-            {"fields": AUDIENCE_FIELDS},
+            {"fields": (*AUDIENCE_FIELDS, "recipients")},
         ),
         (
             "Sending",
@@ -93,6 +95,30 @@ class MailingAdmin(admin.ModelAdmin):
             },
         ),  # fmt: skip
     )
+
+    class Media:
+        # Keeps "Recipients" live as the audience fields change.
+        js = ["mailings/audience_count.js"]
+
+    def get_urls(self):
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            # The audience's count as JSON (mailings/admin_views/audience.py): a mailing's
+            # saved audience, and the add form's, which has no mailing yet.
+            path(
+                "<int:mailing_id>/audience.json",
+                self.admin_site.admin_view(audience_json_view),
+                {"model_admin": self},
+                name=f"{info}_audience",
+            ),
+            path(
+                "audience.json",
+                self.admin_site.admin_view(audience_json_view),
+                {"model_admin": self},
+                name=f"{info}_audience_add",
+            ),
+            *super().get_urls(),
+        ]
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -112,7 +138,7 @@ class MailingAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = ["merge_field_help", "status", "status_reason", "started_at", "finished_at",
-                    "progress"]  # fmt: skip
+                    "progress", "recipients"]  # fmt: skip
         if obj is not None and obj.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
             # What went out must stay what the ledger says went out.
             readonly += [*CONTENT_FIELDS, *AUDIENCE_FIELDS, "scheduled_at"]
@@ -126,6 +152,10 @@ class MailingAdmin(admin.ModelAdmin):
                 "", "<li><code>{{{{ {} }}}}</code> — {}</li>", sorted(MERGE_FIELDS.items())
             ),
         )
+
+    @admin.display(description="Recipients")
+    def recipients(self, obj) -> str:
+        return recipients_html(obj, site_name=self.admin_site.name)
 
     @admin.display(description="Deliveries")
     def progress(self, obj) -> str:
