@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from supporters.models import Supporter
 
@@ -34,18 +35,35 @@ def synthetic_supporters_ensure(target: int, *, log: Callable[[str], object]) ->
     for first in range(1, target + 1, SYNTHETIC_CHUNK):
         last = min(first + SYNTHETIC_CHUNK - 1, target)
         with transaction.atomic(), connection.cursor() as cursor:
-            # ON CONFLICT: numbers already present (an earlier, interrupted run) are kept.
-            cursor.execute(
-                f"""
-                INSERT INTO {table} (email, first_name, last_name, country, postcode,
-                    language, status, source, created_at, updated_at)
-                SELECT %s || n || '@example.org', 'Bench', 'Supporter' || n, 'DE', '',
-                    'en', 'subscribed', 'bench', now(), now()
-                FROM generate_series(%s::bigint, %s::bigint) AS n
-                ON CONFLICT DO NOTHING
-                """,  # noqa: S608 -- the table name comes from the model
-                [SYNTHETIC_PREFIX, first, last],
-            )
+            if connection.vendor == "postgresql":
+                # ON CONFLICT: numbers already present (an earlier, interrupted run) are kept.
+                cursor.execute(
+                    f"""
+                    INSERT INTO {table} (email, first_name, last_name, country, postcode,
+                        language, status, source, created_at, updated_at)
+                    SELECT %s || n || '@example.org', 'Bench', 'Supporter' || n, 'DE', '',
+                        'en', 'subscribed', 'bench', now(), now()
+                    FROM generate_series(%s::bigint, %s::bigint) AS n
+                    ON CONFLICT DO NOTHING
+                    """,  # noqa: S608 -- the table name comes from the model
+                    [SYNTHETIC_PREFIX, first, last],
+                )
+            else:
+                # SQLite has no generate_series without an extension: a recursive CTE counts.
+                now = connection.ops.adapt_datetimefield_value(timezone.now())
+                cursor.execute(
+                    f"""
+                    WITH RECURSIVE series(n) AS (
+                        SELECT %s UNION ALL SELECT n + 1 FROM series WHERE n < %s
+                    )
+                    INSERT OR IGNORE INTO {table} (email, first_name, last_name, country,
+                        postcode, language, status, source, created_at, updated_at)
+                    SELECT %s || n || '@example.org', 'Bench', 'Supporter' || n, 'DE', '',
+                        'en', 'subscribed', 'bench', %s, %s
+                    FROM series
+                    """,  # noqa: S608 -- the table name comes from the model
+                    [first, last, SYNTHETIC_PREFIX, now, now],
+                )
         log(f"  supporters {last:,} / {target:,} ({time.monotonic() - started:.0f} s)")
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {table}")
