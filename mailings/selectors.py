@@ -1,7 +1,10 @@
 """Reads about mailings that span relations: the audience and the ledger."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from campaigns.models import Signature
@@ -85,6 +88,30 @@ def mailing_audience(mailing: Mailing) -> QuerySet[Supporter]:
     return audience_for(AudienceConditions.of(mailing))
 
 
+@contextmanager
+def _planned_for_one_process() -> Iterator[None]:
+    """Plan the queries run inside without parallel workers (PostgreSQL; others have none).
+
+    For audience_counts, which the mailing form runs each time the campaigner pauses: in one
+    process PostgreSQL merges the supporters' audience index with a condition's signatures or
+    tags in id order, as fast as a parallel hash join on an idle machine but on one core
+    instead of three, which the send queue and signing share (docs/performance.md, "Audience
+    counts"). The setting goes with a savepoint rolled back: a caller's transaction keeps its
+    own.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        savepoint = transaction.savepoint()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            yield
+        finally:
+            transaction.savepoint_rollback(savepoint)
+
+
 def mailing_delivery_counts(mailing: Mailing) -> dict[str, int]:
     """Return the number of deliveries of a mailing in each status, every status present."""
     counts = dict.fromkeys(Delivery.Status.values, 0)
@@ -114,7 +141,9 @@ def mailing_audience_counts(mailing: Mailing) -> AudienceCounts:
 def audience_counts(conditions: AudienceConditions) -> AudienceCounts:
     """Count the audience the conditions pick, by supporter language, every language present."""
     by_language = dict.fromkeys(Language.values, 0)
-    rows = audience_for(conditions).values_list("language").annotate(n=Count("pk")).order_by()
+    query = audience_for(conditions).values_list("language").annotate(n=Count("*")).order_by()
+    with _planned_for_one_process():
+        rows = list(query)
     for language, n in rows:
         by_language[language] = by_language.get(language, 0) + n
     return AudienceCounts(count=sum(by_language.values()), by_language=by_language)

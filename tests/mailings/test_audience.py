@@ -1,4 +1,5 @@
 import pytest
+from django.db import connection, transaction
 
 from mailings.selectors import (
     AudienceConditions,
@@ -114,3 +115,21 @@ def test_conditions_not_saved_yet_pick_the_audience_a_saved_mailing_would():
     }
     counts = audience_counts(AudienceConditions(signed_petition_id=petition.pk))
     assert (counts.count, counts.by_language) == (1, {"en": 1, "ru": 0})
+
+
+def test_counting_leaves_the_callers_transaction_as_it_found_it():
+    """The count plans without parallel workers on PostgreSQL, and only the count does."""
+
+    def parallel_workers():
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return cursor.fetchone()[0]
+
+    SupporterFactory(language="ru")
+    with transaction.atomic():
+        before = parallel_workers()
+        assert audience_counts(AudienceConditions()).by_language == {"en": 0, "ru": 1}
+        assert parallel_workers() == before
+        assert Supporter.objects.count() == 1  # the transaction is still usable
