@@ -46,6 +46,7 @@ bench: system-packages-bench install
 	scripts/redis.sh ensure
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp postmark
 	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp
+	$(BIN)/python manage.py bench_audience --repeat 20
 	$(BIN)/python manage.py bench_sign --requests 20000 --concurrency 50
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --returning 0.5
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --server gunicorn

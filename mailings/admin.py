@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from supporters.models import Language
 
 from .admin_views import send as send_pages
+from .admin_views.audience import audience_json_view, recipients_html
 from .admin_views.preview import mailing_preview_view, mailing_test_send_view
 from .admin_views.progress import (
     MailingControlView,
@@ -91,7 +92,7 @@ class MailingAdmin(admin.ModelAdmin):
         ),  # fmt: skip
         (
             "Audience: subscribed supporters who match every condition set",
-            {"fields": AUDIENCE_FIELDS},
+            {"fields": (*AUDIENCE_FIELDS, "recipients")},
         ),
         (
             "Sending",
@@ -107,6 +108,10 @@ class MailingAdmin(admin.ModelAdmin):
             },
         ),  # fmt: skip
     )
+
+    class Media:
+        # Keeps "Recipients" live as the audience fields change.
+        js = ["mailings/audience_count.js"]
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -140,6 +145,20 @@ class MailingAdmin(admin.ModelAdmin):
             return path(route, wrapped, name=f"{info}_{name}")
 
         return [
+            # The audience's count as JSON (mailings/admin_views/audience.py): a mailing's
+            # saved audience, and the add form's, which has no mailing yet.
+            path(
+                "<int:mailing_id>/audience.json",
+                self.admin_site.admin_view(audience_json_view),
+                {"model_admin": self},
+                name=f"{info}_audience",
+            ),
+            path(
+                "audience.json",
+                self.admin_site.admin_view(audience_json_view),
+                {"model_admin": self},
+                name=f"{info}_audience_add",
+            ),
             # The progress page (mailings/admin_views/progress.py): the page, the same figures
             # as JSON for operators' scripts, and the pause/resume/cancel buttons.
             class_page("<int:mailing_id>/progress/", MailingProgressPageView, "progress"),
@@ -171,7 +190,7 @@ class MailingAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The time is set on the schedule page, in the campaigner's time zone.
         readonly = ["merge_field_help", "status", "status_reason", "scheduled_at", "started_at",
-                    "finished_at", "progress"]  # fmt: skip
+                    "finished_at", "progress", "recipients"]  # fmt: skip
         if obj is not None and obj.status != Mailing.Status.DRAFT:
             # What went out must stay what the ledger says went out, and a scheduled send what
             # was confirmed (and approved): unschedule it to edit it.
@@ -196,6 +215,10 @@ class MailingAdmin(admin.ModelAdmin):
                 ", ".join(MERGE_TAGS),
             ),
         )
+
+    @admin.display(description="Recipients")
+    def recipients(self, obj) -> str:
+        return recipients_html(obj, site_name=self.admin_site.name)
 
     @admin.display(description="Deliveries")
     def progress(self, obj) -> str:

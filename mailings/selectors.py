@@ -1,10 +1,13 @@
 """Reads about mailings that span relations: the audience and the ledger."""
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -14,49 +17,103 @@ from supporters.models import Language, Supporter
 from .models import Delivery, Mailing
 
 
+@dataclass(frozen=True)
+class AudienceConditions:
+    """The conditions that pick an audience: a saved mailing's, or a form's not saved yet.
+
+    An empty value sets no condition. The admin's live count builds one from the query string
+    (mailings/admin_views/audience.py); everything else takes a mailing's with `of`.
+    """
+
+    include_tag_ids: frozenset[int] = frozenset()
+    exclude_tag_ids: frozenset[int] = frozenset()
+    signed_petition_id: int | None = None
+    not_signed_petition_id: int | None = None
+    language: str = ""
+    country: str = ""
+
+    @classmethod
+    def of(cls, mailing: Mailing) -> "AudienceConditions":
+        """Return the conditions saved on a mailing (two queries, for its tags)."""
+        return cls(
+            include_tag_ids=frozenset(mailing.audience_include_tags.values_list("pk", flat=True)),
+            exclude_tag_ids=frozenset(mailing.audience_exclude_tags.values_list("pk", flat=True)),
+            signed_petition_id=mailing.audience_signed_petition_id,
+            not_signed_petition_id=mailing.audience_not_signed_petition_id,
+            language=mailing.audience_language,
+            country=mailing.audience_country,
+        )
+
+
+def audience_for(conditions: AudienceConditions) -> QuerySet[Supporter]:
+    """Return the subscribed supporters who match every condition that is set."""
+    audience = Supporter.objects.filter(status=Supporter.Status.SUBSCRIBED)
+    if conditions.include_tag_ids:
+        audience = audience.filter(
+            Exists(
+                Supporter.tags.through.objects.filter(
+                    supporter_id=OuterRef("pk"), tag_id__in=sorted(conditions.include_tag_ids)
+                )
+            )
+        )
+    if conditions.exclude_tag_ids:
+        audience = audience.exclude(
+            Exists(
+                Supporter.tags.through.objects.filter(
+                    supporter_id=OuterRef("pk"), tag_id__in=sorted(conditions.exclude_tag_ids)
+                )
+            )
+        )
+    if conditions.signed_petition_id:
+        audience = audience.filter(
+            Exists(
+                Signature.objects.filter(
+                    supporter_id=OuterRef("pk"), petition_id=conditions.signed_petition_id
+                )
+            )
+        )
+    if conditions.not_signed_petition_id:
+        audience = audience.exclude(
+            Exists(
+                Signature.objects.filter(
+                    supporter_id=OuterRef("pk"), petition_id=conditions.not_signed_petition_id
+                )
+            )
+        )
+    if conditions.language:
+        audience = audience.filter(language=conditions.language)
+    if conditions.country:
+        audience = audience.filter(country=conditions.country.upper())
+    return audience
+
+
 def mailing_audience(mailing: Mailing) -> QuerySet[Supporter]:
     """Return the subscribed supporters who match every audience condition of a mailing."""
-    audience = Supporter.objects.filter(status=Supporter.Status.SUBSCRIBED)
-    include_tag_ids = list(mailing.audience_include_tags.values_list("pk", flat=True))
-    exclude_tag_ids = list(mailing.audience_exclude_tags.values_list("pk", flat=True))
-    if include_tag_ids:
-        audience = audience.filter(
-            Exists(
-                Supporter.tags.through.objects.filter(
-                    supporter_id=OuterRef("pk"), tag_id__in=include_tag_ids
-                )
-            )
-        )
-    if exclude_tag_ids:
-        audience = audience.exclude(
-            Exists(
-                Supporter.tags.through.objects.filter(
-                    supporter_id=OuterRef("pk"), tag_id__in=exclude_tag_ids
-                )
-            )
-        )
-    if mailing.audience_signed_petition_id:
-        audience = audience.filter(
-            Exists(
-                Signature.objects.filter(
-                    supporter_id=OuterRef("pk"), petition_id=mailing.audience_signed_petition_id
-                )
-            )
-        )
-    if mailing.audience_not_signed_petition_id:
-        audience = audience.exclude(
-            Exists(
-                Signature.objects.filter(
-                    supporter_id=OuterRef("pk"),
-                    petition_id=mailing.audience_not_signed_petition_id,
-                )
-            )
-        )
-    if mailing.audience_language:
-        audience = audience.filter(language=mailing.audience_language)
-    if mailing.audience_country:
-        audience = audience.filter(country=mailing.audience_country.upper())
-    return audience
+    return audience_for(AudienceConditions.of(mailing))
+
+
+@contextmanager
+def _planned_for_one_process() -> Iterator[None]:
+    """Plan the queries run inside without parallel workers (PostgreSQL; others have none).
+
+    For audience_counts, which the mailing form runs each time the campaigner pauses: in one
+    process PostgreSQL merges the supporters' audience index with a condition's signatures or
+    tags in id order, as fast as a parallel hash join on an idle machine but on one core
+    instead of three, which the send queue and signing share (docs/performance.md, "Audience
+    counts"). The setting goes with a savepoint rolled back: a caller's transaction keeps its
+    own.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        savepoint = transaction.savepoint()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            yield
+        finally:
+            transaction.savepoint_rollback(savepoint)
 
 
 def mailing_delivery_counts(mailing: Mailing) -> dict[str, int]:
@@ -82,8 +139,15 @@ class AudienceCounts:
 
 def mailing_audience_counts(mailing: Mailing) -> AudienceCounts:
     """Count a mailing's audience as it stands, by supporter language, every language present."""
+    return audience_counts(AudienceConditions.of(mailing))
+
+
+def audience_counts(conditions: AudienceConditions) -> AudienceCounts:
+    """Count the audience the conditions pick, by supporter language, every language present."""
     by_language = dict.fromkeys(Language.values, 0)
-    rows = mailing_audience(mailing).values_list("language").annotate(n=Count("pk")).order_by()
+    query = audience_for(conditions).values_list("language").annotate(n=Count("*")).order_by()
+    with _planned_for_one_process():
+        rows = list(query)
     for language, n in rows:
         by_language[language] = by_language.get(language, 0) + n
     return AudienceCounts(count=sum(by_language.values()), by_language=by_language)

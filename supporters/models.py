@@ -68,6 +68,19 @@ class Supporter(models.Model):
             ),
             models.UniqueConstraint(fields=["email"], name="supporter_email_unique"),
         ]
+        indexes = [
+            # The mailing form counts an audience by language each time the campaigner pauses
+            # in its fields. This index holds every column of the subscribed that the count
+            # reads, in id order: PostgreSQL counts from it alone, without reading the much
+            # larger table, and merges it with a condition's signatures or tags, which their
+            # own indexes give in supporter order. Country costs no space: the id's alignment
+            # pads each entry anyway (docs/performance.md, "Audience counts").
+            models.Index(
+                fields=["id", "language", "country"],
+                condition=models.Q(status="subscribed"),
+                name="supporter_subscribed_audience",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email

@@ -1,6 +1,13 @@
 import pytest
+from django.db import connection, transaction
 
-from mailings.selectors import mailing_audience, mailing_audience_counts
+from mailings.selectors import (
+    AudienceConditions,
+    audience_counts,
+    audience_for,
+    mailing_audience,
+    mailing_audience_counts,
+)
 from supporters.models import Supporter
 from tests.factories import (
     MailingFactory,
@@ -75,3 +82,54 @@ def test_audience_counts_break_down_by_language_with_every_language_present():
         "en": 2,
         "ru": 0,
     }
+
+
+def test_conditions_not_saved_yet_pick_the_audience_a_saved_mailing_would():
+    """The admin's live count uses conditions from the form; the send uses the saved mailing."""
+    volunteers, donors = TagFactory(name="volunteers"), TagFactory(name="donors")
+    petition = PetitionFactory()
+    SupporterFactory(email="v@example.org").tags.add(volunteers)
+    SupporterFactory(email="vd@example.org").tags.add(volunteers, donors)
+    ru = SupporterFactory(email="ru@example.org", language="ru", country="LT")
+    ru.tags.add(volunteers)
+    SignatureFactory(petition=petition, supporter=SupporterFactory(email="s@example.org"))
+    mailing = MailingFactory(audience_language="ru", audience_country="lt")
+    mailing.audience_include_tags.add(volunteers)
+    mailing.audience_exclude_tags.add(donors)
+
+    conditions = AudienceConditions.of(mailing)
+    assert conditions == AudienceConditions(
+        include_tag_ids=frozenset({volunteers.pk}),
+        exclude_tag_ids=frozenset({donors.pk}),
+        language="ru",
+        country="lt",
+    )
+    assert set(audience_for(conditions)) == set(mailing_audience(mailing)) == {ru}
+    assert audience_counts(conditions) == mailing_audience_counts(mailing)
+
+    unsaved = AudienceConditions(not_signed_petition_id=petition.pk)
+    assert set(audience_for(unsaved).values_list("email", flat=True)) == {
+        "v@example.org",
+        "vd@example.org",
+        "ru@example.org",
+    }
+    counts = audience_counts(AudienceConditions(signed_petition_id=petition.pk))
+    assert (counts.count, counts.by_language) == (1, {"en": 1, "ru": 0})
+
+
+def test_counting_leaves_the_callers_transaction_as_it_found_it():
+    """The count plans without parallel workers on PostgreSQL, and only the count does."""
+
+    def parallel_workers():
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return cursor.fetchone()[0]
+
+    SupporterFactory(language="ru")
+    with transaction.atomic():
+        before = parallel_workers()
+        assert audience_counts(AudienceConditions()).by_language == {"en": 0, "ru": 1}
+        assert parallel_workers() == before
+        assert Supporter.objects.count() == 1  # the transaction is still usable

@@ -14,16 +14,16 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from bench.web_server import SERVERS, WebServer, fetch_csrf
 from bench.wrk import run_wrk, summarise
 from campaigns.models import Campaign, Petition, Signature
@@ -31,10 +31,6 @@ from supporters.models import ConsentRecord, Supporter
 
 PETITION_SLUG = "bench-sign"
 CAMPAIGN_SLUG = "bench"
-# Synthetic supporters are bench-supporter-<n>@example.org, n = 1…--supporters. A run's signers
-# are bench-<run>-<thread>-<n>@example.org, run being 8 hex digits: the two never overlap.
-SYNTHETIC_PREFIX = "bench-supporter-"
-SYNTHETIC_CHUNK = 250_000
 DELETE_CHUNK = 5_000
 # The benchmark server's own Redis database (counts, rate-limit keys, queued tasks), emptied
 # before and after, so nothing it leaves reaches a real worker. bench_send uses 14.
@@ -121,7 +117,7 @@ class Command(BaseCommand):
         if not 0 <= options["returning"] <= 1:
             raise CommandError("--returning is a share between 0 and 1.")
 
-        synthetic = self._ensure_supporters(options["supporters"])
+        synthetic = synthetic_supporters_ensure(options["supporters"], log=self.stderr.write)
         if options["returning"] and options["requests"] + concurrency > synthetic:
             raise CommandError("Returning signers need more synthetic supporters than requests.")
         petition = _ensure_petition()
@@ -217,50 +213,6 @@ class Command(BaseCommand):
             finally:
                 server.stop()
         return page, signing
-
-    def _ensure_supporters(self, target: int) -> int:
-        """Create the synthetic supporters 1…target that are missing; return how many there are.
-
-        Set-based, in chunks that each commit on their own, so an interrupted run keeps what it
-        made.
-        """
-        table = Supporter._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FROM {table} WHERE lower(email) LIKE %s",  # noqa: S608
-                [f"{SYNTHETIC_PREFIX}%"],
-            )
-            existing = cursor.fetchone()[0]
-        if existing >= target:
-            self.stderr.write(f"{existing:,} synthetic supporters present.")
-            return existing
-        self.stderr.write(f"Creating synthetic supporters: {existing:,} of {target:,} present…")
-        started = time.monotonic()
-        for first in range(1, target + 1, SYNTHETIC_CHUNK):
-            last = min(first + SYNTHETIC_CHUNK - 1, target)
-            with transaction.atomic(), connection.cursor() as cursor:
-                # ON CONFLICT: numbers already present (an earlier, interrupted run) are kept.
-                cursor.execute(
-                    f"""
-                    INSERT INTO {table} (email, first_name, last_name, country, postcode,
-                        language, status, source, created_at, updated_at)
-                    SELECT %s || n || '@example.org', 'Bench', 'Supporter' || n, 'DE', '',
-                        'en', 'subscribed', 'bench', now(), now()
-                    FROM generate_series(%s::bigint, %s::bigint) AS n
-                    ON CONFLICT DO NOTHING
-                    """,  # noqa: S608 -- the table name comes from the model
-                    [SYNTHETIC_PREFIX, first, last],
-                )
-            self.stderr.write(
-                f"  supporters {last:,} / {target:,} ({time.monotonic() - started:.0f} s)"
-            )
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {table}")
-            cursor.execute(
-                f"SELECT count(*) FROM {table} WHERE lower(email) LIKE %s",  # noqa: S608
-                [f"{SYNTHETIC_PREFIX}%"],
-            )
-            return cursor.fetchone()[0]
 
 
 def _ensure_petition() -> Petition:
