@@ -83,6 +83,8 @@ def test_compose_check_send_and_watch_an_appeal_in_english_and_russian(desk, cel
         '<p><a href="{{ petition_url }}">Sign the petition</a> today.</p>'
     )
     page.locator("#id_audience_not_signed_petition").select_option(str(petition.pk))
+    # The live count: subscribed, not signed, by language.
+    expect(page.locator(".audience-count-text")).to_have_text("4 recipients (en: 2, ru: 2)")
     # The admin's inline script adds the form (its link is a button, to assistive technology).
     page.get_by_role("button", name=re.compile("Add another Language version", re.I)).click()
     page.locator("#id_versions-0-language").select_option("ru")
