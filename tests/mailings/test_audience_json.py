@@ -9,6 +9,7 @@ from django.http import QueryDict
 from mailings.admin_views.audience import conditions_from_query, conditions_query
 from mailings.selectors import AudienceConditions
 from supporters.models import Supporter
+from tests.admin_users import staff_client
 from tests.factories import (
     MailingFactory,
     PetitionFactory,
@@ -26,18 +27,9 @@ def url(mailing) -> str:
     return f"/admin/mailings/mailing/{mailing.pk}/audience.json"
 
 
-def log_in(client, *codenames):
-    user = User.objects.create_user("staff", password="x", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="mailings", codename__in=codenames)
-    )
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def viewer(client):
-    return log_in(client, "view_mailing")
+    return staff_client(client, "view_mailing")
 
 
 @pytest.fixture
@@ -147,7 +139,7 @@ def test_a_parameter_that_cannot_be_a_condition_is_a_400_that_names_it(
 
 def test_the_count_needs_the_view_permission(client, people):
     mailing = MailingFactory()
-    log_in(client, "add_mailing")
+    staff_client(client, "add_mailing")
     for address in (url(mailing), ADD_URL):
         response = client.get(address)
         assert response.status_code == 403
@@ -172,7 +164,7 @@ def test_a_missing_mailing_is_a_404_and_only_get_is_answered(viewer):
 
 
 def test_the_change_page_shows_the_saved_count_without_javascript(client, people):
-    log_in(client, "view_mailing", "change_mailing")
+    staff_client(client, "view_mailing", "change_mailing")
     mailing = MailingFactory(audience_language="ru")
 
     page = client.get(f"/admin/mailings/mailing/{mailing.pk}/change/").content.decode()
@@ -188,14 +180,14 @@ def test_the_change_page_shows_the_saved_count_without_javascript(client, people
 
 
 def test_the_add_page_points_the_script_at_the_add_forms_count(client):
-    log_in(client, "view_mailing", "add_mailing")
+    staff_client(client, "view_mailing", "add_mailing")
     page = client.get("/admin/mailings/mailing/add/").content.decode()
     assert f'data-url="{ADD_URL}"' in page
     assert "mailings/audience_count.js" in page
 
 
 def test_one_recipient_is_one_recipient(client):
-    log_in(client, "view_mailing")
+    staff_client(client, "view_mailing")
     SupporterFactory()
     mailing = MailingFactory()
     page = client.get(f"/admin/mailings/mailing/{mailing.pk}/change/").content.decode()

@@ -4,24 +4,15 @@ import html
 import re
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core import mail
 
 from campaigns.links import read_petition_token
 from mailings.models import Delivery, MailingAuditEntry, OutboxMessage
+from tests.admin_users import staff_client
 from tests.factories import MailingFactory, SupporterFactory
 from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db
-
-
-def staff_client(client, *codenames):
-    user = User.objects.create_user("staff", password="x", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="mailings", codename__in=codenames)
-    )
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

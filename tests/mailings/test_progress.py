@@ -4,7 +4,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from espfakes import FakePostmark
@@ -12,6 +11,7 @@ from mailings.admin_views.progress import duration_in_words
 from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.selectors import mailing_progress
 from mailings.services import mailing_send
+from tests.admin_users import staff_user
 from tests.factories import MailingFactory, SupporterFactory
 from tests.processes import wait_for
 
@@ -47,10 +47,7 @@ def add_deliveries(mailing, status: str, count: int, *, sent_ago: timedelta | No
 
 
 def staff_client(client, *codenames, username="staff"):
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="mailings", codename__in=codenames)
-    )
+    user = staff_user(*codenames, username=username)
     client.force_login(user)
     return client, user
 

@@ -4,13 +4,14 @@ import importlib
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from mailings.models import Mailing, MailingAuditEntry
 from mailings.roles import CAMPAIGNER_GROUP, CAMPAIGNER_PERMISSIONS
 from mailings.services import mailing_cancel, mailing_pause, mailing_resume
 from supporters.models import Supporter
+from tests.admin_users import staff_client
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory
 from tests.mailing_pages import confirmation_fields
 
@@ -24,15 +25,6 @@ CREATE_GROUP = importlib.import_module("mailings.migrations.0009_campaigner_grou
 def campaigner_client(client):
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     client.force_login(User.objects.get(username="campaigner"))
-    return client
-
-
-def staff_client(client, *codenames):
-    user = User.objects.create_user("staff", password="x", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="mailings", codename__in=codenames)
-    )
-    client.force_login(user)
     return client
 
 
