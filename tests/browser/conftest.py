@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -47,11 +47,13 @@ def browser() -> Browser:
             browser.close()
 
 
-@pytest.fixture
-def phone(browser, live_server) -> Page:
-    """Return a fresh page (own cookies) on a 375 px touch screen, with live_server as base URL."""
-    context = browser.new_context(**PHONE, base_url=live_server.url)
-    context.set_default_timeout(10_000)
+def live_server_context(browser: Browser, live_server, **options) -> BrowserContext:
+    """Return a fresh browser context (own cookies) that reaches the live server and nothing else.
+
+    `options` are Playwright's new_context options (viewport, locale, …); every test page is
+    made through this, so none can reach the network.
+    """
+    context = browser.new_context(**options, base_url=live_server.url)
     server = urlsplit(live_server.url).netloc
 
     def only_live_server(route: Route) -> None:
@@ -61,6 +63,14 @@ def phone(browser, live_server) -> Page:
             route.abort("blockedbyclient")
 
     context.route("**/*", only_live_server)
+    return context
+
+
+@pytest.fixture
+def phone(browser, live_server) -> Page:
+    """Return a fresh page (own cookies) on a 375 px touch screen, with live_server as base URL."""
+    context = live_server_context(browser, live_server, **PHONE)
+    context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
     context.close()

@@ -5,14 +5,13 @@ without a change event: the test chooses tags with the widget's own buttons, as 
 does, and reads the count where a screen reader does, in the field's status region.
 """
 
-from urllib.parse import urlsplit
-
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import live_server_context
 from tests.factories import (
     MailingFactory,
     PetitionFactory,
@@ -27,8 +26,8 @@ def admin_page(browser, live_server) -> Page:
     """A desktop-sized page logged in as a superuser, talking to nothing but the live server."""
     client = Client()
     client.force_login(User.objects.create_superuser("admin", "admin@example.org", "x"))
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": 1280, "height": 1000}, locale="en-GB"
+    context = live_server_context(
+        browser, live_server, viewport={"width": 1280, "height": 1000}, locale="en-GB"
     )
     context.set_default_timeout(10_000)
     context.add_cookies(
@@ -40,15 +39,6 @@ def admin_page(browser, live_server) -> Page:
             }
         ]
     )
-    server = urlsplit(live_server.url).netloc
-
-    def only_live_server(route: Route) -> None:
-        if urlsplit(route.request.url).netloc == server:
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
-
-    context.route("**/*", only_live_server)
     page = context.new_page()
     yield page
     context.close()

@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from mailings.models import Delivery, Mailing, OutboxMessage
 from mailings.roles import campaigner_group_ensure
+from tests.browser.conftest import live_server_context
 from tests.factories import PetitionFactory, SignatureFactory, SupporterFactory
 from tests.processes import wait_for
 
@@ -29,7 +30,7 @@ def desk(browser, live_server) -> Page:
     group = campaigner_group_ensure(group_model=Group, permission_model=Permission)
     user = User.objects.create_user("maria", password=PASSWORD, is_staff=True)
     user.groups.add(group)
-    context = browser.new_context(**DESKTOP, base_url=live_server.url)
+    context = live_server_context(browser, live_server, **DESKTOP)
     context.set_default_timeout(30_000)
     # The machine is shared: give each expectation the same time as each action.
     expect.set_options(timeout=30_000)
