@@ -1,7 +1,5 @@
 """Preview a mailing as a real supporter, and send test copies of it to campaigners."""
 
-import random
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -13,7 +11,7 @@ from django.utils.http import urlencode
 
 from mailings.models import Mailing
 from mailings.rendering import build_message, compile_merge_template, compiled_mailing
-from mailings.selectors import mailing_audience
+from mailings.selectors import mailing_audience_sample
 from mailings.services.test_send import (
     TEST_SEND_MAX_ADDRESSES,
     MailingTestSendRefused,
@@ -121,18 +119,7 @@ def _chosen_supporter(mailing: Mailing, params) -> tuple[Supporter | None, str]:
         email = params["email"].strip()
         supporter = Supporter.objects.filter(email=email).first()
         return (supporter, "") if supporter else (None, f"No supporter has the address {email}.")
-    supporter = _random_audience_member(mailing)
+    supporter = mailing_audience_sample(mailing)
     if supporter is None:
         return None, "Nobody is in this mailing's audience yet: choose a supporter by email."
     return supporter, ""
-
-
-def _random_audience_member(mailing: Mailing) -> Supporter | None:
-    """Pick an audience member at random without sorting the whole audience."""
-    audience = mailing_audience(mailing).order_by("pk")
-    first, last = audience.first(), audience.last()
-    if first is None:
-        return None
-    # Ids from a random point on: one index range scan, however large the audience.
-    start = random.randint(first.pk, last.pk)  # noqa: S311 -- not a secret
-    return audience.filter(pk__gte=start).first() or first

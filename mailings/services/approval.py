@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from mailings.campaigner_time import moment_text
 from mailings.models import Mailing, MailingAuditEntry
-from mailings.selectors import mailing_audience
+from mailings.selectors import mailing_audience_counts
 
 from .audit import mailing_audit_record
 from .control import SENDABLE, MailingStateError, _mailing_move, _mailing_started, _refusal
@@ -45,7 +45,8 @@ def _unchanged_since(confirmed_updated_at: datetime | None) -> Q:
 
 def _audience_count_checked(mailing: Mailing, confirmed_count: int | None) -> int:
     """Count the audience; refuse an empty one, and one that is not the size confirmed."""
-    count = mailing_audience(mailing).count()
+    # The count the confirmation page showed, by the same selector (its fast path too).
+    count = mailing_audience_counts(mailing).count
     if count == 0:
         raise MailingStateError(
             f"“{mailing}” would reach nobody: no subscribed supporter matches its audience. "

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from mailings import tasks
 from mailings.models import Delivery, Mailing, MailingAuditEntry
-from mailings.selectors import mailing_audience
+from mailings.selectors import mailing_audience_counts
 
 from .audit import mailing_audit_record
 from .snapshot import delivery_snapshot
@@ -78,7 +78,7 @@ def mailing_send(*, mailing: Mailing, actor=None) -> None:
         ):
             raise _refusal(mailing, "only a draft or scheduled mailing can be sent")
         _mailing_started(
-            mailing=mailing, actor=actor, recipient_count=mailing_audience(mailing).count()
+            mailing=mailing, actor=actor, recipient_count=mailing_audience_counts(mailing).count
         )
 
 
