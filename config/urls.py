@@ -9,6 +9,8 @@ admin.site.index_title = "Campaigns, supporters and mailings"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="campaigns:petition_list", permanent=False)),
     path("admin/", admin.site.urls),
+    # anymail's own webhook views, one per ESP: /anymail/<esp>/tracking/ and …/inbound/.
+    path("anymail/", include("anymail.urls")),
     path("petitions/", include("campaigns.urls")),
     path("", include("supporters.urls")),
 ]

@@ -213,6 +213,14 @@ class Delivery(models.Model):
     happened, so every supporter in the audience received the mailing or the ledger says why not.
     """
 
+    class EspStatus(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        SOFT_BOUNCED = "soft_bounced", "Soft bounce"
+        BOUNCED = "bounced", "Hard bounce"
+        COMPLAINED = "complained", "Complaint"
+        # The ESP refused it without trying: the address is on the ESP's own suppression list.
+        REJECTED = "rejected", "Rejected by the ESP"
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         CLAIMED = "claimed", "Claimed by a worker"
@@ -242,6 +250,16 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What the ESP said afterwards, by webhook (mailings/tracking/): the latest of its events
+    # that matters to the ledger. Database defaults, because the snapshot inserts rows in raw SQL
+    # that names only the columns it fills.
+    esp_status = models.CharField(
+        max_length=16, choices=EspStatus.choices, blank=True, default="", db_default=""
+    )
+    esp_status_at = models.DateTimeField(null=True, blank=True)
+    # First open (tracking pixel or ESP event; approximate) and first click of a tracked link.
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -277,29 +295,74 @@ class Delivery(models.Model):
 
 
 class TrackingEvent(models.Model):
-    """An ESP event (delivered, bounced, opened, …) received by webhook, stored once."""
+    """An ESP event (delivered, bounced, opened, …) received by webhook, stored once.
+
+    The webhook stores it raw and queues it; the `tracking` queue processes it (matches its
+    Delivery, updates the ledger, suppresses the supporter) and sets `processed_at`.
+    """
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied to its delivery"
+        # No delivery carries its metadata or message id: a test send, another system's mail,
+        # or a forged event. Stored and reported, and nothing else happens.
+        UNKNOWN_MESSAGE = "unknown_message", "No matching delivery"
+        IGNORED = "ignored", "Nothing to do"
 
     delivery = models.ForeignKey(
         Delivery, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
     )
     esp = models.CharField(max_length=50)
-    # The ESP's own id for the event; with `esp` it deduplicates webhook retries.
+    # The ESP's own id for the event; with `esp` it deduplicates webhook retries. ESPs that
+    # give none get a digest of the event's identifying fields (mailings/tracking/intake.py).
     event_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=50, db_index=True)
+    # anymail's reject_reason (bounced, spam, blocked, …), which tells a hard bounce from a soft.
+    reject_reason = models.CharField(max_length=50, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
     recipient = models.EmailField(blank=True)
     occurred_at = models.DateTimeField()
     description = models.TextField(blank=True)
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
 
     class Meta:
         ordering = ["-occurred_at"]
         constraints = [
             models.UniqueConstraint(fields=["esp", "event_id"], name="tracking_event_unique"),
         ]
+        indexes = [
+            # The sweep finds events whose task Redis lost; processed ones are not in it.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(processed_at__isnull=True),
+                name="tracking_event_unprocessed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.recipient}"
+
+
+class LinkClick(models.Model):
+    """One click of a tracked link in a bulk message, through the signed redirect.
+
+    `link_index` is the link's place in the mailing's body, the only way the token names a URL,
+    so the redirect can never be pointed anywhere the mailing did not link to.
+    """
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="clicks")
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="clicks")
+    link_index = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["mailing", "link_index"], name="link_click_mailing")]
+
+    def __str__(self) -> str:
+        return f"{self.mailing} link {self.link_index}"
 
 
 class OutboxMessage(models.Model):

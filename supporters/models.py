@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django_countries.fields import CountryField
@@ -40,6 +41,8 @@ class Supporter(models.Model):
         UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
         BOUNCED = "bounced", "Bounced"
         COMPLAINED = "complained", "Complained"
+        # Personal data removed on request (GDPR art. 17); the row stays as an anonymous count.
+        ERASED = "erased", "Erased"
 
     email = LowercaseEmailField(max_length=254)
     first_name = models.CharField(max_length=100, blank=True)
@@ -56,6 +59,13 @@ class Supporter(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a hard bounce, complaint or the ESP's own suppression took them off the list,
+    # with the ESP's words, so a campaigner can see why someone is no longer mailed.
+    suppressed_at = models.DateTimeField(null=True, blank=True)
+    # A database default too: the PostgreSQL sign path inserts supporters in raw SQL.
+    suppression_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
+    # Mail paused by the supporter on the preference page; they stay subscribed.
+    paused_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -108,3 +118,54 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Consent of {self.supporter} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SuppressedEmail(models.Model):
+    """An address that may never be mailed or imported again: only its keyed hash is kept.
+
+    Written when a supporter is erased (supporters/erasure.py). The hash is an HMAC of the
+    normalised email under RALLY_SUPPRESSION_HASH_KEY, so the list names nobody to anyone
+    without the key, yet an import can still recognise the address. A fresh signature of their
+    own makes a new supporter; this entry never does.
+    """
+
+    class Reason(models.TextChoices):
+        ERASED = "erased", "Erased on request"
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.ERASED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} {self.email_hash[:12]}…"
+
+
+class SupporterAuditEntry(models.Model):
+    """Who took personal data out of Rally, or removed it: exports, imports, erasures.
+
+    Kept apart from MailingAuditEntry: these concern the list, not one mailing. The actor's
+    name is copied so the record outlives the account; `detail` never holds a supporter's email.
+    """
+
+    class Action(models.TextChoices):
+        EXPORTED_SUPPORTERS = "export_supporters", "Exported supporters"
+        EXPORTED_SIGNATURES = "export_signatures", "Exported signatures"
+        EXPORTED_PERSON = "export_person", "Exported one supporter's data"
+        ERASED = "erase", "Erased a supporter"
+        IMPORTED = "import", "Imported supporters"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    row_count = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "supporter audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'Rally'}: {self.get_action_display().lower()}"

@@ -153,6 +153,12 @@ CELERY_BEAT_SCHEDULE = {
 # with ANYMAIL={"POSTMARK_SERVER_TOKEN": "..."}), Django's SMTP backend, or the local outbox.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 ANYMAIL = env.json("ANYMAIL", default={})
+# The basic-auth credentials ("user:password") every ESP webhook must present: anymail's
+# WEBHOOK_SECRET, configured at the ESP as https://user:password@host/anymail/<esp>/tracking/.
+# Unset, anymail refuses to start its webhook views without it (in production it is required).
+ANYMAIL_WEBHOOK_SECRET = env.str("ANYMAIL_WEBHOOK_SECRET", default="")
+if ANYMAIL_WEBHOOK_SECRET:
+    ANYMAIL.setdefault("WEBHOOK_SECRET", ANYMAIL_WEBHOOK_SECRET)
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
@@ -202,6 +208,16 @@ RALLY_SEND_RATE_PER_SECOND = env.float("RALLY_SEND_RATE_PER_SECOND", default=0)
 RALLY_BREAKER_WINDOW_SECONDS = env.int("RALLY_BREAKER_WINDOW_SECONDS", default=60)
 RALLY_BREAKER_MIN_ATTEMPTS = env.int("RALLY_BREAKER_MIN_ATTEMPTS", default=50)
 RALLY_BREAKER_FAILURE_RATE = env.float("RALLY_BREAKER_FAILURE_RATE", default=0.5)
+# The breaker also hears the ESP's webhooks: a mailing pauses itself when, once at least
+# MIN_SAMPLE of its messages were sent, complaints pass COMPLAINT_RATE (Gmail and Yahoo refuse
+# bulk senders past 0.3%) or hard bounces pass HARD_BOUNCE_RATE of them.
+RALLY_BREAKER_MIN_SAMPLE = env.int("RALLY_BREAKER_MIN_SAMPLE", default=1000)
+RALLY_BREAKER_COMPLAINT_RATE = env.float("RALLY_BREAKER_COMPLAINT_RATE", default=0.003)
+RALLY_BREAKER_HARD_BOUNCE_RATE = env.float("RALLY_BREAKER_HARD_BOUNCE_RATE", default=0.05)
+# Soft bounces (mailbox full, greylisted) suppress an address once this many arrive within
+# the window: a mailbox that keeps refusing is as dead as a hard bounce.
+RALLY_SOFT_BOUNCE_LIMIT = env.int("RALLY_SOFT_BOUNCE_LIMIT", default=3)
+RALLY_SOFT_BOUNCE_WINDOW_DAYS = env.int("RALLY_SOFT_BOUNCE_WINDOW_DAYS", default=30)
 # A sending mailing with no batch claimed for this long has its task chains queued again.
 RALLY_SEND_STALL_SECONDS = env.int("RALLY_SEND_STALL_SECONDS", default=120)
 # A send to more recipients than this waits, "awaiting approval", until a second campaigner
@@ -246,3 +262,8 @@ RALLY_PETITION_CACHE_SECONDS = env.float("RALLY_PETITION_CACHE_SECONDS", default
 RALLY_SIGN_WRITE_TIMEOUT_MS = env.int("RALLY_SIGN_WRITE_TIMEOUT_MS", default=5000)
 # How long a double opt-in confirmation link stays valid.
 RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)
+
+# --- The list: erasure, import ------------------------------------------------------------------
+# The key of the erased-address list's HMACs (supporters.SuppressedEmail). Its own key, not
+# SECRET_KEY: rotating SECRET_KEY must not forget who asked to be erased. Required in production.
+RALLY_SUPPRESSION_HASH_KEY = env.str("RALLY_SUPPRESSION_HASH_KEY", default="rally-dev-suppression")

@@ -6,5 +6,8 @@ from .base import env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="rally-local-development-only-not-secret")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="mailings.backends.outbox.EmailBackend")
+# A laptop's webhooks still demand credentials (anymail would accept anyone without them).
+ANYMAIL_WEBHOOK_SECRET = env.str("ANYMAIL_WEBHOOK_SECRET", default="rally-local:webhook-secret")
+ANYMAIL.setdefault("WEBHOOK_SECRET", ANYMAIL_WEBHOOK_SECRET)  # noqa: F405
 # bench_send and bench_sign are a development tool; the production settings leave them out.
 INSTALLED_APPS = [*INSTALLED_APPS, "bench"]  # noqa: F405

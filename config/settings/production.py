@@ -11,3 +11,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The CSRF cookie must still reach us from there: SameSite=None (which browsers accept only
 # with Secure). Django's CSRF check never relied on SameSite; the token and Origin checks stand.
 CSRF_COOKIE_SAMESITE = "None" if CSRF_COOKIE_SECURE else "Lax"
+# Webhooks forge-proof and erasures remembered under a key of their own: no defaults here.
+ANYMAIL_WEBHOOK_SECRET = env.str("ANYMAIL_WEBHOOK_SECRET")
+ANYMAIL.setdefault("WEBHOOK_SECRET", ANYMAIL_WEBHOOK_SECRET)  # noqa: F405
+RALLY_SUPPRESSION_HASH_KEY = env.str("RALLY_SUPPRESSION_HASH_KEY")

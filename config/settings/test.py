@@ -8,6 +8,9 @@ from .base import *  # noqa: F403
 from .base import BASE_DIR, DATABASES, env
 
 SECRET_KEY = "rally-tests-not-secret"  # noqa: S105
+# Webhook tests post with these basic-auth credentials, as an ESP configured with them would.
+ANYMAIL_WEBHOOK_SECRET = "rally-webhooks:test-secret"  # noqa: S105
+ANYMAIL = {**ANYMAIL, "WEBHOOK_SECRET": ANYMAIL_WEBHOOK_SECRET}  # noqa: F405
 # bench_send and bench_sign are a development tool (tested here); production leaves them out.
 INSTALLED_APPS = [*INSTALLED_APPS, "bench"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
