@@ -34,7 +34,7 @@ from django.urls import reverse
 from django_countries import countries
 
 from campaigns.links import make_petition_token
-from supporters.tokens import make_unsubscribe_token
+from supporters.tokens import make_unsubscribe_token, unsubscribe_mailto_address_for_token
 
 from .compose import compose_message
 from .models import Mailing
@@ -379,7 +379,10 @@ def build_message(
     """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058)."""
     rendered = compiled.render(fields, version)
     token = fields["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
-    mailto = f"mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={quote('unsubscribe ' + token)}"
+    # The address itself carries a token (case-proof, unlike the subject's), for mail systems
+    # that drop the subject; supporters/inbound.py reads either.
+    mailto_address = unsubscribe_mailto_address_for_token(token)
+    mailto = f"mailto:{mailto_address}?subject={quote('unsubscribe ' + token)}"
     message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.text,
