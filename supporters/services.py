@@ -1,12 +1,13 @@
-"""Writes that concern supporters: upsert, consent, unsubscribe."""
+"""Writes that concern supporters: upsert, consent, unsubscribe, preferences."""
 
 import ipaddress
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from config.db import insert_unless_exists
 
-from .models import ConsentRecord, Supporter
+from .models import ConsentRecord, Language, Supporter
 
 # Fields a later sign-up may fill in when they are still blank, but never overwrite: anyone can
 # type anyone's email into a form, so a known supporter's details are not theirs to change.
@@ -129,3 +130,39 @@ def supporter_unsubscribe(*, supporter_id: int) -> bool:
         status=Supporter.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
     )
     return bool(updated)
+
+
+# The pauses the preference page offers, in days.
+PAUSE_DAYS = (30, 90)
+
+
+def supporter_pause(*, supporter_id: int, days: int) -> datetime:
+    """Pause a subscribed supporter's mail for `days` from now; return when the pause ends.
+
+    They stay subscribed: audiences leave them out until then (mailings.selectors), and the
+    send queue skips them if a send that froze them in is still running. A second pause
+    replaces the first: the latest choice counts. Anyone not subscribed is left as they are,
+    and the same date is returned, so the page that calls this says the same to everybody.
+    """
+    if days not in PAUSE_DAYS:
+        raise ValueError(f"A pause is {' or '.join(map(str, PAUSE_DAYS))} days, not {days}.")
+    now = timezone.now()
+    until = now + timedelta(days=days)
+    Supporter.objects.filter(pk=supporter_id, status=Supporter.Status.SUBSCRIBED).update(
+        paused_until=until, updated_at=now
+    )
+    return until
+
+
+def supporter_set_language(*, supporter_id: int, language: str) -> bool:
+    """Set the language a subscribed supporter is mailed in; return whether anything changed.
+
+    Anyone not subscribed (unsubscribed, bounced, erased…) is left as they are.
+    """
+    if language not in Language.values:
+        raise ValueError(f"Unknown language {language!r}.")
+    return bool(
+        Supporter.objects.filter(pk=supporter_id, status=Supporter.Status.SUBSCRIBED)
+        .exclude(language=language)
+        .update(language=language, updated_at=timezone.now())
+    )

@@ -6,4 +6,5 @@ app_name = "supporters"
 
 urlpatterns = [
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("unsubscribe/<str:token>/preferences/", views.preferences, name="preferences"),
 ]
