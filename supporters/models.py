@@ -64,7 +64,8 @@ class Supporter(models.Model):
     suppressed_at = models.DateTimeField(null=True, blank=True)
     # A database default too: the PostgreSQL sign path inserts supporters in raw SQL.
     suppression_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
-    # Mail paused by the supporter on the preference page; they stay subscribed.
+    # Mail paused by the supporter on the preference page; they stay subscribed. Set back to
+    # None once the pause is over (supporter_pauses_end): audiences take only those with None.
     paused_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -80,15 +81,24 @@ class Supporter(models.Model):
         ]
         indexes = [
             # The mailing form counts an audience by language each time the campaigner pauses
-            # in its fields. This index holds every column of the subscribed that the count
-            # reads, in id order: PostgreSQL counts from it alone, without reading the much
-            # larger table, and merges it with a condition's signatures or tags, which their
-            # own indexes give in supporter order. Country costs no space: the id's alignment
-            # pads each entry anyway (docs/performance.md, "Audience counts").
+            # in its fields. This index holds every column of the mailable (subscribed, mail
+            # not paused) that the count reads, in id order: PostgreSQL counts from it alone,
+            # without reading the much larger table, and merges it with a condition's
+            # signatures or tags, which their own indexes give in supporter order. Country
+            # costs no space: the id's alignment pads each entry anyway. A paused supporter
+            # leaves the index, so the count has nothing to check per entry; a pause that
+            # ends is cleared (supporter_pauses_end) and brings them back (docs/performance.md,
+            # "Audience counts").
             models.Index(
                 fields=["id", "language", "country"],
-                condition=models.Q(status="subscribed"),
-                name="supporter_subscribed_audience",
+                condition=models.Q(status="subscribed", paused_until__isnull=True),
+                name="supporter_mailable_audience",
+            ),
+            # The pauses, few at any time: supporter_pauses_end finds those that are over here.
+            models.Index(
+                fields=["paused_until"],
+                condition=models.Q(paused_until__isnull=False),
+                name="supporter_paused",
             ),
         ]
 

@@ -139,10 +139,11 @@ PAUSE_DAYS = (30, 90)
 def supporter_pause(*, supporter_id: int, days: int) -> datetime:
     """Pause a subscribed supporter's mail for `days` from now; return when the pause ends.
 
-    They stay subscribed: audiences leave them out until then (mailings.selectors), and the
-    send queue skips them if a send that froze them in is still running. A second pause
-    replaces the first: the latest choice counts. Anyone not subscribed is left as they are,
-    and the same date is returned, so the page that calls this says the same to everybody.
+    They stay subscribed: audiences leave them out until supporter_pauses_end clears the
+    pause (mailings.selectors), and the send queue skips them if a send that froze them in is
+    still running. A second pause replaces the first: the latest choice counts. Anyone not
+    subscribed is left as they are, and the same date is returned, so the page that calls
+    this says the same to everybody.
     """
     if days not in PAUSE_DAYS:
         raise ValueError(f"A pause is {' or '.join(map(str, PAUSE_DAYS))} days, not {days}.")
@@ -152,6 +153,18 @@ def supporter_pause(*, supporter_id: int, days: int) -> datetime:
         paused_until=until, updated_at=now
     )
     return until
+
+
+def supporter_pauses_end() -> int:
+    """Clear the pauses that are over, so audiences take those supporters again; return how many.
+
+    Audiences ask for `paused_until` None, which their index can answer alone, rather than
+    for a date in the past. Run by the mailings sweep (every RALLY_SWEEP_SECONDS) and before
+    every audience snapshot, so a send never leaves out someone whose pause has ended. One
+    UPDATE through the small `supporter_paused` index; safe to run twice or at once.
+    """
+    now = timezone.now()
+    return Supporter.objects.filter(paused_until__lte=now).update(paused_until=None, updated_at=now)
 
 
 def supporter_set_language(*, supporter_id: int, language: str) -> bool:

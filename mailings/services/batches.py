@@ -5,7 +5,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import requests
@@ -48,6 +48,8 @@ class ClaimedDelivery:
     country: str
     supporter_status: str
     language: str
+    # When the supporter's own pause of their mail ends, if they paused it.
+    paused_until: datetime | None
     # The version the snapshot chose for them ("" for the default): what the ledger records.
     version_language: str
 
@@ -84,6 +86,7 @@ def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[Cla
         "supporter__country",
         "supporter__status",
         "supporter__language",
+        "supporter__paused_until",
         "version_language",
     )
     return [ClaimedDelivery(*row) for row in rows]
@@ -128,10 +131,12 @@ def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> Bat
         mailing_finish_if_done(mailing_id=mailing_id)
         return BatchOutcome()
     outcome = BatchOutcome(more=True)
-    # An unsubscribe or suppression that happened after the snapshot is honoured here.
+    # An unsubscribe, suppression or pause that happened after the snapshot is honoured here.
     mailable = []
+    now = timezone.now()
     for row in claimed:
-        if row.supporter_status == Supporter.Status.SUBSCRIBED:
+        paused = row.paused_until is not None and row.paused_until > now
+        if row.supporter_status == Supporter.Status.SUBSCRIBED and not paused:
             mailable.append(row)
         else:
             outcome.skipped.append(row.delivery_id)

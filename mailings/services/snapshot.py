@@ -9,6 +9,7 @@ from django.utils import timezone
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_audience
 from supporters.models import Supporter
+from supporters.services import supporter_pauses_end
 
 # The audience is frozen in slices, each its own statement and commit, so that sending starts
 # after the first slice instead of after the whole audience, which takes long for a large list
@@ -30,6 +31,8 @@ def delivery_snapshot(*, mailing_id: int, on_first_slice: Callable[[], None] | N
     `mailing_send_batch`).
     """
     mailing = Mailing.objects.get(pk=mailing_id)
+    # Pauses over since the last sweep end now, or their supporters would miss this send.
+    supporter_pauses_end()
     audience = _with_version_language(mailing, mailing_audience(mailing))
     # The first members by id, wherever they are: an audience that is a tag of a big table may
     # start millions of ids in, and ranges from the table's first id would scan to it first.

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from mailings import tasks
 from mailings.models import Delivery, Mailing
+from supporters.services import supporter_pauses_end
 
 from .control import MailingStateError, mailing_finish_if_done, mailing_send, mailing_start_batches
 
@@ -21,8 +22,10 @@ def mailing_sweep() -> None:
     - Expired leases become UNKNOWN (the crash policy, in mailings/services/__init__.py).
     - A sending mailing with no claim for a while gets its snapshot or batch chains queued
       again: Redis may have lost them, and PostgreSQL still knows the work.
+    - Supporters whose pause of their mail is over come back into audiences.
     """
     now = timezone.now()
+    supporter_pauses_end()
     for mailing in Mailing.objects.filter(
         status=Mailing.Status.SCHEDULED, scheduled_at__lte=now
     ).only("pk", "name", "status"):
