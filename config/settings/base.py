@@ -166,7 +166,9 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rally <rally@localhost>")
-# The mailbox that receives mailto: unsubscribe requests (List-Unsubscribe).
+# The mailbox that receives mailto: unsubscribe requests (List-Unsubscribe): each message names
+# it with a signed token added (unsubscribe+<token>@…), read back from anymail's inbound
+# webhook by supporters/inbound.py.
 UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@localhost")
 
 # --- Mailings: who they come from, and the footer of every bulk message -------------------------
