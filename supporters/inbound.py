@@ -29,9 +29,10 @@ def unsubscribe_from_inbound(sender, event, esp_name, **kwargs) -> None:
 
     Connected to anymail's `inbound` signal in SupportersConfig.ready().
     """
-    supporter_ids = inbound_unsubscribe_supporter_ids(event.message)
+    message = getattr(event, "message", None)
+    supporter_ids = inbound_unsubscribe_supporter_ids(message) if message is not None else set()
     if not supporter_ids:
-        # No address or subject of the message is named: replies, spam and forgeries alike.
+        # No address or subject of the message names a supporter: replies, spam, forgeries.
         logger.info(
             "Inbound %s message %s carries no valid unsubscribe token; ignored.",
             esp_name,
