@@ -6,7 +6,7 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
 from .exports import describe_filters, supporters_csv_response
-from .models import ConsentRecord, Supporter, Tag
+from .models import ConsentRecord, Supporter, SupporterAuditEntry, Tag
 
 # Who may take the supporter list out of Rally as a file.
 SUPPORTER_EXPORT_PERMISSION = "supporters.export_supporters"
@@ -109,4 +109,22 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     readonly_fields = ("supporter", "wording", "source_url", "ip_truncated", "created_at")
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(SupporterAuditEntry)
+class SupporterAuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: written by the export, import and erasure services alone."""
+
+    list_display = ("created_at", "actor_name", "action", "row_count", "detail")
+    list_filter = ("action", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -141,3 +141,17 @@ def test_bad_filters_give_a_message_not_an_error(exporter_client, the_list):
     assert response.status_code == 200
     assert "nothing was exported" in response.content.decode()
     assert not SupporterAuditEntry.objects.exists()
+
+
+def test_the_audit_log_is_readable_in_the_admin_and_nobody_can_edit_it(client, the_list):
+    root = User.objects.create_superuser("root", password="x")
+    client.force_login(root)
+    download(client.get(EXPORT_URL + "?status__exact=subscribed"))
+    entry = SupporterAuditEntry.objects.get()
+    base = "/admin/supporters/supporterauditentry/"
+
+    assert "CSV of supporters: status__exact=subscribed" in client.get(base).content.decode()
+    assert client.get(f"{base}{entry.pk}/delete/").status_code == 403
+    client.post(f"{base}{entry.pk}/change/", {"detail": "x"})
+    entry.refresh_from_db()
+    assert entry.detail == "CSV of supporters: status__exact=subscribed"
