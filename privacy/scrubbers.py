@@ -27,10 +27,19 @@ from supporters.models import ConsentRecord, Supporter, SupporterAuditEntry
 ERASED_TEXT = "[erased]"
 
 
+# Around a match, characters that would make it part of a longer address: erasing
+# ann@example.org must leave joann@example.org and ann@example.org.uk alone. Both PostgreSQL's
+# regular expressions and Python's (SQLite's REGEXP) read these the same way.
+_NOT_AFTER_LOCAL_PART = r"(^|[^a-z0-9._%+-])"
+_NOT_BEFORE_DOMAIN_PART = r"(?![a-z0-9-]|\.[a-z0-9])"
+
+
 @dataclass(frozen=True)
 class ErasureSubject:
-    """Whom to erase: a supporter's id (None when Rally holds no supporter for the address)
-    and their address, normalised as Supporter stores it."""
+    """Say whom to erase: a supporter's id, and their address normalised as Supporter stores it.
+
+    `supporter_id` is None when Rally holds no supporter with the address.
+    """
 
     supporter_id: int | None
     email: str
@@ -40,18 +49,27 @@ class ErasureSubject:
         forms = {self.email, quote(self.email, safe=""), json.dumps(self.email)[1:-1]}
         return sorted(forms)
 
+    def _patterns(self) -> list[str]:
+        return [
+            _NOT_AFTER_LOCAL_PART + re.escape(spelling) + _NOT_BEFORE_DOMAIN_PART
+            for spelling in self.spellings()
+        ]
+
     def names(self, *fields: str) -> Q:
-        """Return a condition matching rows where any of `fields` quotes the address."""
+        """Return a condition matching rows where any of `fields` quotes the whole address."""
         condition = Q()
         for field in fields:
-            for spelling in self.spellings():
-                condition |= Q(**{f"{field}__icontains": spelling})
+            for spelling, pattern in zip(self.spellings(), self._patterns(), strict=True):
+                # The plain substring test first: cheap, and it rules out nearly every row.
+                condition |= Q(**{f"{field}__icontains": spelling, f"{field}__iregex": pattern})
         return condition
 
     def blot_out(self, text: str) -> str:
         """Return `text` with every spelling of the address replaced, whatever its case."""
-        for spelling in self.spellings():
-            text = re.sub(re.escape(spelling), ERASED_TEXT, text, flags=re.IGNORECASE)
+        for pattern in self._patterns():
+            text = re.sub(
+                pattern, lambda match: match.group(1) + ERASED_TEXT, text, flags=re.IGNORECASE
+            )
         return text
 
 

@@ -9,12 +9,12 @@ from django.db import connection
 
 from campaigns.links import make_petition_token
 from campaigns.models import Signature
-from mailings.models import Delivery, LinkClick, OutboxMessage, TrackingEvent
+from mailings.models import Delivery, LinkClick, MailingAuditEntry, OutboxMessage, TrackingEvent
 from mailings.selectors import mailing_audience
 from privacy.services import email_erase, supporter_erase
 from supporters.models import ConsentRecord, Supporter, SupporterAuditEntry
 from supporters.suppression import email_is_suppressed
-from tests.factories import MailingFactory, PetitionFactory
+from tests.factories import MailingFactory, PetitionFactory, SupporterFactory
 from tests.privacy.conftest import EMAIL, LAST_NAME, POSTCODE
 
 # What must not survive erasure anywhere: the address in each spelling text may quote it,
@@ -178,3 +178,28 @@ def test_erasing_an_address_rally_does_not_hold_suppresses_it_and_scrubs_its_tra
     assert (event.recipient, event.payload) == ("", {})
     again = email_erase(email="stranger@example.org")
     assert again.already_erased and again.changed == {}
+
+
+@pytest.mark.django_db
+def test_erasure_takes_only_the_whole_address_never_a_longer_one_containing_it():
+    ann = SupporterFactory(email="ann@example.org")
+    longer = ["joann@example.org", "ann@example.org.uk", "ann@example.organic"]
+    for n, address in enumerate(longer):
+        TrackingEvent.objects.create(
+            esp="postmark", event_id=f"ev-{n}", event_type="delivered", recipient=address,
+            occurred_at="2026-01-01T00:00:00Z", payload={"Recipient": address},
+            description=f"Delivered to {address}.",
+        )  # fmt: skip
+        OutboxMessage.objects.create(to=address, from_email="c@rally.example", subject="Hi")
+    OutboxMessage.objects.create(to="Ann@Example.org", from_email="c@rally.example", subject="Hi")
+    audit = MailingAuditEntry.objects.create(
+        mailing_name="Appeal", action=MailingAuditEntry.Action.TEST_SENT,
+        detail="to joann@example.org, ann@example.org. And <ANN@example.org>",
+    )  # fmt: skip
+
+    supporter_erase(supporter_id=ann.pk)
+
+    assert sorted(TrackingEvent.objects.values_list("recipient", flat=True)) == sorted(longer)
+    assert sorted(OutboxMessage.objects.values_list("to", flat=True)) == sorted(longer)
+    audit.refresh_from_db()
+    assert audit.detail == "to joann@example.org, [erased]. And <[erased]>"
