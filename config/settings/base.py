@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "supporters",
     "campaigns",
     "mailings",
+    # After supporters: privacy/admin.py re-registers the supporter admin with GDPR tools.
+    "privacy",
 ]
 
 MIDDLEWARE = [
