@@ -252,3 +252,51 @@ def test_a_body_of_countless_small_fields_is_kept_as_an_excerpt(post_webhook):
     payload = TrackingEvent.objects.get().payload
     assert payload["truncated"] is True
     assert len(payload["excerpt"]) == PAYLOAD_MAX_CHARS
+
+
+def test_a_batch_that_fails_half_way_stores_and_queues_none_of_it(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+
+    from mailings.tracking import intake
+
+    deliveries = [DeliveryFactory(esp_message_id="") for _ in range(3)]
+    events = [
+        json.loads(
+            ESPS["mailjet"](
+                "delivered",
+                Message(
+                    email=delivery.supporter.email,
+                    message_id=message_id_for("mailjet", n),
+                    metadata=metadata_for(delivery),
+                    serial=n,
+                ),
+            ).body
+        )[0]
+        for n, delivery in enumerate(deliveries)
+    ]
+    real_insert = intake.insert_unless_exists
+    calls = []
+
+    def insert_then_lose_the_database(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "insert_unless_exists", insert_then_lose_the_database)
+    client.raise_request_exception = False
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(
+            "/anymail/mailjet/tracking/",
+            json.dumps(events),
+            content_type="application/json",
+            **basic_auth(),
+        )
+
+    # A server error: the ESP retries the whole post later.
+    assert response.status_code == 500
+    assert not TrackingEvent.objects.exists()
+    assert queued == []
