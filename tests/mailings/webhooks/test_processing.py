@@ -221,3 +221,23 @@ def test_a_hard_bounce_or_complaint_asks_the_breaker_once(post_webhook, monkeypa
     post_event(post_webhook, "complaint", delivery, serial=4)
 
     assert asked == [delivery.mailing_id, delivery.mailing_id]
+
+
+def test_an_esp_open_sets_the_first_open_only(post_webhook):
+    delivery = DeliveryFactory(esp_message_id="")
+    for serial in (1, 2):
+        raw = {
+            "RecordType": "Open",
+            "FirstOpen": serial == 1,
+            "MessageID": message_id_for("postmark", 1),
+            "ReceivedAt": f"2026-11-30T12:0{serial}:00Z",
+            "Recipient": delivery.supporter.email,
+            "Metadata": metadata_for(delivery),
+        }
+        webhook = WebhookPost("/anymail/postmark/tracking/", json.dumps(raw))
+        assert post_webhook(webhook).status_code == 200
+    assert process_stored_events() == [TrackingEvent.Outcome.APPLIED] * 2
+
+    delivery.refresh_from_db()
+    assert delivery.opened_at.minute == 1
+    assert delivery.esp_status == ""
