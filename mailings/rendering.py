@@ -24,6 +24,7 @@ from supporters.tokens import make_unsubscribe_token
 from .compose import compose_message
 from .models import Mailing
 from .template_checks import syntax_error_message, template_problems
+from .tracking_links import MailingLinks
 
 MERGE_FIELDS = {
     "first_name": 'The first name; may be empty, so try {{ first_name|default:"friend" }}',
@@ -128,6 +129,10 @@ class CompiledMailing:
         self.versions = {"": _compile_content(mailing, language="")}
         for version in mailing.versions.all():
             self.versions[version.language] = _compile_content(version, language=version.language)
+        # Links go through the click redirect, and the HTML gets an open pixel.
+        self.links = MailingLinks(self.mailing_id)
+        for language, templates in self.versions.items():
+            self.versions[language] = self.links.track(language, templates)
         # The petition URL around the token, resolved once: reverse() per message is a
         # measurable share of the cost. Empty when the mailing promotes no petition.
         self.petition_url_prefix = ""
@@ -139,12 +144,19 @@ class CompiledMailing:
         """Return the version a reader of `language` gets: theirs if written, else ""."""
         return language if language in self.versions else ""
 
-    def render(self, fields: dict[str, str], version: str = "") -> RenderedMessage:
+    def render(
+        self, fields: dict[str, str], version: str = "", *, tracked_supporter_id: int | None = None
+    ) -> RenderedMessage:
+        """Render a version; its links tracked as `tracked_supporter_id`'s, or as written."""
         templates = self.versions.get(version) or self.versions[""]
+        version = version if version in self.versions else ""
+        body_fields = fields | self.links.message_fields(
+            fields, version=version, supporter_id=tracked_supporter_id
+        )
         return RenderedMessage(
             subject=" ".join(templates.subject.render(Context(fields, autoescape=False)).split()),
-            html=templates.html.render(Context(fields)),
-            text=templates.text.render(Context(fields, autoescape=False)),
+            html=templates.html.render(Context(body_fields)),
+            text=templates.text.render(Context(body_fields, autoescape=False)),
         )
 
 
@@ -225,9 +237,14 @@ def build_message(
     delivery_id: int,
     connection=None,
     version: str = "",
+    tracked_supporter_id: int | None = None,
 ) -> AnymailMessage:
-    """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058)."""
-    rendered = compiled.render(fields, version)
+    """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058).
+
+    A bulk message gives `tracked_supporter_id`, its links then go through the click redirect
+    and it carries an open pixel (mailings/tracking_links.py); previews and test copies do not.
+    """
+    rendered = compiled.render(fields, version, tracked_supporter_id=tracked_supporter_id)
     token = fields["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
     mailto = f"mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={quote('unsubscribe ' + token)}"
     message = AnymailMessage(
