@@ -294,7 +294,8 @@ def mailing_results(mailing: Mailing) -> MailingResults:
     """Read what a mailing achieved: three counting queries, each by an index on the mailing.
 
     The deliveries are counted in one pass over the mailing's rows (docs/performance.md,
-    "Mailing results"); clicks by `link_click_mailing`; signatures by their mailing's index.
+    "Tracked links and results"); clicks by `link_click_mailing`; signatures by the index of
+    Signature.mailing.
     """
     EspStatus = Delivery.EspStatus
     counts = Delivery.objects.filter(mailing=mailing).aggregate(

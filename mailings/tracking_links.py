@@ -234,7 +234,11 @@ class _Masked:
 
 
 # Tokens. Compact: the three numbers in base 62, then the timestamp and signature of a
-# TimestampSigner, so that a token can expire (RALLY_TRACKING_TOKEN_MAX_AGE_DAYS).
+# TimestampSigner, so that a token can expire (RALLY_TRACKING_TOKEN_MAX_AGE_DAYS). One signer
+# per process, as campaigns/links.py has: a message signs one token per link, and making a
+# signer costs as much again as signing (docs/performance.md, "Tracked links and results").
+_click_signer = signing.TimestampSigner(salt=CLICK_SALT)
+_open_signer = signing.TimestampSigner(salt=OPEN_SALT)
 
 
 @dataclass(frozen=True)
@@ -249,31 +253,31 @@ class TrackingToken:
 def make_click_token(*, mailing_id: int, supporter_id: int, link_index: int) -> str:
     """Return the token of one supporter's link `link_index` in a mailing."""
     value = ".".join(signing.b62_encode(n) for n in (mailing_id, supporter_id, link_index))
-    return signing.TimestampSigner(salt=CLICK_SALT).sign(value)
+    return _click_signer.sign(value)
 
 
 def make_open_token(*, mailing_id: int, supporter_id: int) -> str:
     """Return the token of one supporter's open pixel in a mailing."""
     value = ".".join(signing.b62_encode(n) for n in (mailing_id, supporter_id))
-    return signing.TimestampSigner(salt=OPEN_SALT).sign(value)
+    return _open_signer.sign(value)
 
 
 def read_click_token(token: str) -> TrackingToken | None:
     """Return what a valid, unexpired click token names; None for any other string."""
-    numbers = _read(token, salt=CLICK_SALT, count=3)
+    numbers = _read(token, signer=_click_signer, count=3)
     return TrackingToken(*numbers) if numbers else None
 
 
 def read_open_token(token: str) -> TrackingToken | None:
     """Return what a valid, unexpired open token names; None for any other string."""
-    numbers = _read(token, salt=OPEN_SALT, count=2)
+    numbers = _read(token, signer=_open_signer, count=2)
     return TrackingToken(*numbers) if numbers else None
 
 
-def _read(token: str, *, salt: str, count: int) -> list[int] | None:
+def _read(token: str, *, signer: signing.TimestampSigner, count: int) -> list[int] | None:
     max_age = settings.RALLY_TRACKING_TOKEN_MAX_AGE_DAYS * 24 * 3600
     try:
-        value = signing.TimestampSigner(salt=salt).unsign(token, max_age=max_age)
+        value = signer.unsign(token, max_age=max_age)
     except signing.BadSignature:  # tampered, cut short or expired (SignatureExpired)
         return None
     parts = value.split(".")
