@@ -20,5 +20,7 @@ urlpatterns = [
     # anymail's own webhook views, one per ESP: /anymail/<esp>/tracking/ and …/inbound/.
     path("anymail/", include("anymail.urls")),
     path("petitions/", include("campaigns.urls")),
+    # Tracked links and the open pixel of bulk messages: /r/<token>/, /o/<token>.gif.
+    path("", include("mailings.urls")),
     path("", include("supporters.urls")),
 ]

@@ -273,6 +273,9 @@ RALLY_PETITION_CACHE_SECONDS = env.float("RALLY_PETITION_CACHE_SECONDS", default
 RALLY_SIGN_WRITE_TIMEOUT_MS = env.int("RALLY_SIGN_WRITE_TIMEOUT_MS", default=5000)
 # How long a double opt-in confirmation link stays valid.
 RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)
+# How long the tracked links and open pixel of a bulk message work (mailings/tracking_links.py);
+# after that a link shows a neutral page instead of leading anywhere.
+RALLY_TRACKING_TOKEN_MAX_AGE_DAYS = env.int("RALLY_TRACKING_TOKEN_MAX_AGE_DAYS", default=365)
 
 # --- The list: erasure, import ------------------------------------------------------------------
 # The key of the erased-address list's HMACs (supporters.SuppressedEmail). Its own key, not
