@@ -13,6 +13,7 @@ import urllib.request
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
 
 from bench.worker_processes import current_database_url
@@ -43,6 +44,8 @@ class WebServer:
         self.redis_url = redis_url
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
+        # The basic-auth "user:password" the server's ESP webhooks demand.
+        self.webhook_secret = "bench:" + secrets.token_urlsafe(24)
 
     def start(self, timeout: float = 60) -> str:
         """Start the server and return its base URL once it serves the petition list."""
@@ -54,6 +57,10 @@ class WebServer:
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "DATABASE_URL": current_database_url(),
             "SECRET_KEY": secrets.token_urlsafe(50),
+            # The production settings require both; a benchmark posting webhooks signs in with
+            # `webhook_secret`.
+            "ANYMAIL_WEBHOOK_SECRET": self.webhook_secret,
+            "RALLY_SUPPRESSION_HASH_KEY": settings.RALLY_SUPPRESSION_HASH_KEY,
             "DJANGO_DEBUG": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             # Plain http on localhost: a Secure cookie would never be sent back.

@@ -8,6 +8,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html
 
+from supporters.audit import supporter_audit_record
+from supporters.models import SupporterAuditEntry
+
 from .confirmation import signature_confirmation_send
 from .exports import petition_printable_signers, petition_signatures_csv_response
 from .models import Campaign, Petition, PetitionTranslation, Signature
@@ -95,13 +98,20 @@ class PetitionAdmin(admin.ModelAdmin):
     def export_csv_view(self, request, petition_id: int):
         if not self.has_export_signatures_permission(request):
             raise PermissionDenied
-        return petition_signatures_csv_response(get_object_or_404(Petition, pk=petition_id))
+        petition = get_object_or_404(Petition, pk=petition_id)
+        return petition_signatures_csv_response(petition, actor=request.user)
 
     def printable_view(self, request, petition_id: int):
         if not self.has_export_signatures_permission(request):
             raise PermissionDenied
         petition = get_object_or_404(Petition, pk=petition_id)
         signers = petition_printable_signers(petition)
+        supporter_audit_record(
+            action=SupporterAuditEntry.Action.EXPORTED_SIGNATURES,
+            actor=request.user,
+            row_count=len(signers),
+            detail=f"Printable list of petition {petition.slug}",
+        )
         return TemplateResponse(
             request,
             "admin/campaigns/petition/printable.html",
@@ -115,7 +125,7 @@ class PetitionAdmin(admin.ModelAdmin):
                 request, "Select exactly one petition to export its signatures.", messages.ERROR
             )
             return None
-        return petition_signatures_csv_response(queryset.get())
+        return petition_signatures_csv_response(queryset.get(), actor=request.user)
 
     @admin.display(description="Signatures", ordering="confirmed_count")
     def confirmed_signatures(self, petition) -> int:

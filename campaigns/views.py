@@ -198,7 +198,12 @@ def _invitation(request) -> Invitation | None:
     link = read_petition_token(token) if token else None
     if link is None:
         return None
-    supporter = Supporter.objects.filter(pk=link.supporter_id).first()
+    # An erased supporter's old links name a row with no address left: they get the form.
+    supporter = (
+        Supporter.objects.filter(pk=link.supporter_id)
+        .exclude(status=Supporter.Status.ERASED)
+        .first()
+    )
     return Invitation(supporter, link.mailing_id, token) if supporter else None
 
 

@@ -7,8 +7,6 @@ they wrote is set in the base layout, with a plain-text part made from the HTML 
 written, by mailings/compose.py; the compiled result is rendered per message.
 """
 
-import difflib
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
@@ -17,19 +15,6 @@ from anymail.message import AnymailMessage
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Template, TemplateSyntaxError
-from django.template.base import FilterExpression, Node, TextNode, TokenType, VariableNode
-from django.template.defaulttags import (
-    AutoEscapeControlNode,
-    CommentNode,
-    FilterNode,
-    FirstOfNode,
-    IfNode,
-    NowNode,
-    SpacelessNode,
-    TemplateLiteral,
-    TemplateTagNode,
-    WithNode,
-)
 from django.urls import reverse
 from django_countries import countries
 
@@ -38,7 +23,8 @@ from supporters.tokens import make_unsubscribe_token, unsubscribe_mailto_address
 
 from .compose import compose_message
 from .models import Mailing
-from .templatetags.merge_tags import MERGE_TAGS
+from .template_checks import syntax_error_message, template_problems
+from .tracking_links import MailingLinks
 
 MERGE_FIELDS = {
     "first_name": 'The first name; may be empty, so try {{ first_name|default:"friend" }}',
@@ -61,16 +47,6 @@ class MergeFieldEngine(Engine):
 _html_engine = MergeFieldEngine(loaders=[], libraries={}, autoescape=True)
 _text_engine = MergeFieldEngine(loaders=[], libraries={}, autoescape=False)
 
-# Filters that would put a supporter's words into the HTML unescaped, or a <script> element.
-FORBIDDEN_FILTERS = {"safe", "safeseq", "json_script"}
-# Django outputs text written inside a tag ({{ first_name|default:"<b>" }}, {% now "<" %}) as it
-# is, unescaped; in the HTML it may not hold what could open an element or close an attribute.
-_UNSAFE_IN_HTML = re.compile(r'[<>"]')
-_CLOSING_TAGS = {"elif", "else", "endif", "endwith", "endfilter", "endspaceless",
-                 "endautoescape", "endcomment"}  # fmt: skip
-_NODE_TYPES = (TextNode, VariableNode, IfNode, WithNode, FirstOfNode, FilterNode, NowNode,
-               AutoEscapeControlNode, CommentNode, SpacelessNode, TemplateTagNode)  # fmt: skip
-
 
 def compile_merge_template(source: str, *, html: bool) -> Template:
     """Compile a campaigner's template; raise ValidationError naming each mistake and its line.
@@ -82,138 +58,13 @@ def compile_merge_template(source: str, *, html: bool) -> Template:
     try:
         template = engine.from_string(source)
     except TemplateSyntaxError as error:
-        raise ValidationError(_syntax_error_message(error), code="template_syntax") from error
-    problems = _template_problems(template, html=html)
+        raise ValidationError(syntax_error_message(error), code="template_syntax") from error
+    problems = template_problems(template, html=html, known_fields=MERGE_FIELDS)
     if problems:
         raise ValidationError(
             [ValidationError(problem, code="merge_field") for problem in problems]
         )
     return template
-
-
-def _syntax_error_message(error: TemplateSyntaxError) -> str:
-    # The parser puts the token it failed on into the error; its line is the campaigner's line.
-    token = getattr(error, "token", None)
-    message = re.sub(r" on line \d+", "", str(error))
-    message = message.replace(" Did you forget to register or load this tag?", "")
-    if token is None:
-        return message
-    command = (token.contents.split() or [""])[0]
-    if (
-        token.token_type == TokenType.BLOCK
-        and command
-        and command not in MERGE_TAGS
-        and command not in _CLOSING_TAGS
-    ):
-        message = (
-            f"{{% {command} %}} is not allowed in a mailing; the tags you may use are "
-            + ", ".join(MERGE_TAGS)
-            + "."
-        )
-    return f"Line {token.lineno}: {message}"
-
-
-def _template_problems(template: Template, *, html: bool) -> list[str]:
-    """Name every unknown field, attribute walk and forbidden construct, with its line.
-
-    Relies on Django internals: the attributes in which each allowed tag's node keeps its
-    expressions (`filter_expression`, `conditions_nodelists`, `extra_context`, …) and the
-    `token` the parser sets on every node. A node type it does not know is refused, and the
-    corpus in tests/mailings/test_rendering.py fails if Django moves any of them.
-    """
-    nodes = template.nodelist.get_nodes_by_type(Node)
-    known = set(MERGE_FIELDS)
-    for node in nodes:
-        if isinstance(node, WithNode):
-            known.update(node.extra_context)
-        elif isinstance(node, NowNode | FirstOfNode) and node.asvar:
-            known.add(node.asvar)
-    problems = []
-    for node in nodes:
-        line = f"Line {node.token.lineno}: " if getattr(node, "token", None) else ""
-        if not isinstance(node, _NODE_TYPES):
-            problems.append(f"{line}this tag is not allowed in a mailing.")
-            continue
-        if isinstance(node, AutoEscapeControlNode) and not node.setting:
-            problems.append(
-                f"{line}{{% autoescape off %}} is not allowed: supporters' names must be escaped."
-            )
-        if isinstance(node, NowNode) and html and _UNSAFE_IN_HTML.search(node.format_string):
-            problems.append(f"{line}{{% now %}} may not write <, > or a double quote.")
-        for expression, outputs in _expressions(node):
-            problems.extend(
-                line + problem
-                for problem in _expression_problems(
-                    expression, known=known, html_output=html and outputs, node=node
-                )
-            )
-    return list(dict.fromkeys(problems))
-
-
-def _expressions(node: Node):
-    """Yield the node's expressions, each with whether its value is written out."""
-    if isinstance(node, VariableNode):
-        yield node.filter_expression, True
-    elif isinstance(node, IfNode):
-        conditions = [condition for condition, _ in node.conditions_nodelists if condition]
-        while conditions:
-            condition = conditions.pop()
-            if isinstance(condition, TemplateLiteral):
-                yield condition.value, False
-            else:
-                # An operator: `first` and, unless it is `not`, `second` (django.template.smartif).
-                for side in ("first", "second"):
-                    if getattr(condition, side, None) is not None:
-                        conditions.append(getattr(condition, side))
-    elif isinstance(node, WithNode):
-        for expression in node.extra_context.values():
-            yield expression, True
-    elif isinstance(node, FirstOfNode):
-        for expression in node.vars:
-            yield expression, True
-    elif isinstance(node, FilterNode):
-        yield node.filter_expr, True
-
-
-def _expression_problems(
-    expression: FilterExpression, *, known: set[str], html_output: bool, node: Node
-) -> list[str]:
-    problems = []
-    variables = []
-    literals = []
-    # {% filter %} filters its own output, which it names "var".
-    if expression.is_var and not isinstance(node, FilterNode):
-        variables.append(expression.var)
-    elif isinstance(expression.var, str):
-        literals.append(expression.var)
-    for function, arguments in expression.filters:
-        name = getattr(function, "_filter_name", function.__name__)
-        if name in FORBIDDEN_FILTERS:
-            problems.append(f"the {name} filter is not allowed in a mailing.")
-        for is_variable, argument in arguments:
-            (variables if is_variable else literals).append(argument)
-    for variable in variables:
-        if variable.lookups is None:  # a number, or _("text")
-            literals.append(variable.literal)
-            continue
-        name, *parts = variable.lookups
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            problems.append(f"unknown merge field {variable.var}{hint}")
-        elif parts:
-            problems.append(
-                f"{{{{ {variable.var} }}}}: a merge field is plain text with no parts to look "
-                f"up; write {{{{ {name} }}}}."
-            )
-    if html_output:
-        problems.extend(
-            f"{literal!r} is written out as it is, unescaped: it may not hold <, > or a double "
-            "quote in the HTML."
-            for literal in literals
-            if isinstance(literal, str) and _UNSAFE_IN_HTML.search(literal)
-        )
-    return problems
 
 
 @dataclass(frozen=True)
@@ -278,6 +129,10 @@ class CompiledMailing:
         self.versions = {"": _compile_content(mailing, language="")}
         for version in mailing.versions.all():
             self.versions[version.language] = _compile_content(version, language=version.language)
+        # Links go through the click redirect, and the HTML gets an open pixel.
+        self.links = MailingLinks(self.mailing_id)
+        for language, templates in self.versions.items():
+            self.versions[language] = self.links.track(language, templates)
         # The petition URL around the token, resolved once: reverse() per message is a
         # measurable share of the cost. Empty when the mailing promotes no petition.
         self.petition_url_prefix = ""
@@ -289,12 +144,19 @@ class CompiledMailing:
         """Return the version a reader of `language` gets: theirs if written, else ""."""
         return language if language in self.versions else ""
 
-    def render(self, fields: dict[str, str], version: str = "") -> RenderedMessage:
+    def render(
+        self, fields: dict[str, str], version: str = "", *, tracked_supporter_id: int | None = None
+    ) -> RenderedMessage:
+        """Render a version; its links tracked as `tracked_supporter_id`'s, or as written."""
         templates = self.versions.get(version) or self.versions[""]
+        version = version if version in self.versions else ""
+        body_fields = fields | self.links.message_fields(
+            fields, version=version, supporter_id=tracked_supporter_id
+        )
         return RenderedMessage(
             subject=" ".join(templates.subject.render(Context(fields, autoescape=False)).split()),
-            html=templates.html.render(Context(fields)),
-            text=templates.text.render(Context(fields, autoescape=False)),
+            html=templates.html.render(Context(body_fields)),
+            text=templates.text.render(Context(body_fields, autoescape=False)),
         )
 
 
@@ -375,9 +237,14 @@ def build_message(
     delivery_id: int,
     connection=None,
     version: str = "",
+    tracked_supporter_id: int | None = None,
 ) -> AnymailMessage:
-    """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058)."""
-    rendered = compiled.render(fields, version)
+    """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058).
+
+    A bulk message gives `tracked_supporter_id`, its links then go through the click redirect
+    and it carries an open pixel (mailings/tracking_links.py); previews and test copies do not.
+    """
+    rendered = compiled.render(fields, version, tracked_supporter_id=tracked_supporter_id)
     token = fields["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
     # The address itself carries a token (case-proof, unlike the subject's), for mail systems
     # that drop the subject; supporters/inbound.py reads either.

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Signature
 from supporters.models import Language, Supporter
 
-from .models import Delivery, Mailing
+from .models import Delivery, LinkClick, Mailing
+from .rendering import compiled_mailing
 
 
 @dataclass(frozen=True)
@@ -186,8 +188,8 @@ PROGRESS_RATE_WINDOW_SECONDS = 60
 class MailingProgress:
     """How far a mailing's send has got, as its progress page and progress.json report it.
 
-    The field names and types are a contract: progress.json is these fields and nothing else,
-    and operators' scripts read it.
+    The field names and types are a contract: progress.json is these fields and `results`
+    (MailingResults, mailings/admin_views/progress.py), and operators' scripts read it.
 
     - `total`: every Delivery row of the mailing so far. While the audience snapshot is still
       being taken (`Mailing.audience_snapshot_at` unset) it grows with each slice frozen.
@@ -248,4 +250,97 @@ def mailing_progress(mailing: Mailing) -> MailingProgress:
         pending=pending,
         rate_per_s=float(rate_per_s),
         eta_seconds=eta_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """One link of a mailing: as the campaigner wrote it, and how often it was followed."""
+
+    index: int
+    url: str
+    clicks: int
+    unique_clicks: int
+
+
+@dataclass(frozen=True)
+class MailingResults:
+    """What happened after a mailing was sent, as its progress page and progress.json report.
+
+    - `delivered`, `hard_bounces`, `soft_bounces`, `complaints`, `rejected`: deliveries whose
+      latest ESP event (Delivery.esp_status, by webhook) says so; a complaint counts as
+      delivered too, since it was.
+    - `opens`: deliveries opened, by the pixel, an ESP's open event or a click. Approximate:
+      images turned off hide an open, and Apple Mail's privacy protection loads every image
+      of every message in advance, which looks like an open.
+    - `unique_clicks`: deliveries with a tracked link followed; `clicks`: every click, repeats
+      and link scanners included; `links`: each link of the mailing with its own counts.
+    - `signatures`: signatures credited to the mailing (Signature.mailing).
+    """
+
+    sent: int
+    delivered: int
+    hard_bounces: int
+    soft_bounces: int
+    complaints: int
+    rejected: int
+    opens: int
+    unique_clicks: int
+    clicks: int
+    signatures: int
+    links: tuple[LinkResult, ...]
+
+    def percent_of_sent(self, count: int) -> float | None:
+        """Return `count` as a percentage of the messages sent, to one decimal; None if none."""
+        if not self.sent:
+            return None
+        return float(
+            (Decimal(100 * count) / self.sent).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        )
+
+
+def mailing_results(mailing: Mailing) -> MailingResults:
+    """Read what a mailing achieved: three counting queries, each by an index on the mailing.
+
+    The deliveries are counted in one pass over the mailing's rows (docs/performance.md,
+    "Tracked links and results"); clicks by `link_click_mailing`; signatures by the index of
+    Signature.mailing.
+    """
+    EspStatus = Delivery.EspStatus
+    counts = Delivery.objects.filter(mailing=mailing).aggregate(
+        sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
+        delivered=Count("pk", filter=Q(esp_status__in=[EspStatus.DELIVERED, EspStatus.COMPLAINED])),
+        hard_bounces=Count("pk", filter=Q(esp_status=EspStatus.BOUNCED)),
+        soft_bounces=Count("pk", filter=Q(esp_status=EspStatus.SOFT_BOUNCED)),
+        complaints=Count("pk", filter=Q(esp_status=EspStatus.COMPLAINED)),
+        rejected=Count("pk", filter=Q(esp_status=EspStatus.REJECTED)),
+        opens=Count("pk", filter=Q(opened_at__isnull=False)),
+        unique_clicks=Count("pk", filter=Q(clicked_at__isnull=False)),
+    )
+    by_link = {
+        index: (clicks, unique)
+        for index, clicks, unique in LinkClick.objects.filter(mailing=mailing)
+        .values("link_index")
+        .annotate(clicks=Count("pk"), unique=Count("supporter", distinct=True))
+        .order_by("link_index")
+        .values_list("link_index", "clicks", "unique")
+    }
+    try:
+        sources = [link.source for link in compiled_mailing(mailing).links.links]
+    except ValidationError:  # a mailing that no longer compiles still has its counts
+        sources = []
+    links = tuple(
+        LinkResult(
+            index=index,
+            url=sources[index] if index < len(sources) else f"link {index + 1}",
+            clicks=by_link.get(index, (0, 0))[0],
+            unique_clicks=by_link.get(index, (0, 0))[1],
+        )
+        for index in sorted(set(range(len(sources))) | set(by_link))
+    )
+    return MailingResults(
+        **{key: value or 0 for key, value in counts.items()},
+        clicks=sum(clicks for clicks, _ in by_link.values()),
+        signatures=Signature.objects.filter(mailing=mailing).count(),
+        links=links,
     )

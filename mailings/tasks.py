@@ -58,3 +58,17 @@ def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[s
     from mailings.services.test_send import mailing_test_copies_send
 
     mailing_test_copies_send(mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses)
+
+
+@shared_task(ignore_result=True)
+def tracking_event_process_task(event_pk: int) -> None:
+    from mailings.tracking.processing import tracking_event_process
+
+    tracking_event_process(event_pk=event_pk)
+
+
+@shared_task(ignore_result=True)
+def tracking_event_sweep_task() -> None:
+    from mailings.tracking.processing import tracking_event_sweep
+
+    tracking_event_sweep()

@@ -101,6 +101,13 @@ class Supporter(models.Model):
                 name="supporter_paused",
             ),
         ]
+        # Taking personal data out, or removing it, is a permission of its own for each way of
+        # doing it, apart from viewing and changing supporters in the admin.
+        permissions = [
+            ("export_supporters", "Can export supporters as CSV"),
+            ("export_person", "Can download one supporter's personal data"),
+            ("erase_supporter", "Can erase a supporter's personal data"),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -133,7 +140,7 @@ class ConsentRecord(models.Model):
 class SuppressedEmail(models.Model):
     """An address that may never be mailed or imported again: only its keyed hash is kept.
 
-    Written when a supporter is erased (supporters/erasure.py). The hash is an HMAC of the
+    Written when a supporter is erased (privacy/erasure.py). The hash is an HMAC of the
     normalised email under RALLY_SUPPRESSION_HASH_KEY, so the list names nobody to anyone
     without the key, yet an import can still recognise the address. A fresh signature of their
     own makes a new supporter; this entry never does.

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT_PACKAGES = ("config", "supporters", "campaigns", "mailings")
+PRODUCT_PACKAGES = ("config", "supporters", "campaigns", "mailings", "privacy")
 
 
 def product_modules() -> dict[str, Path]:

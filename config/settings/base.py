@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "supporters",
     "campaigns",
     "mailings",
+    # After supporters: privacy/admin.py re-registers the supporter admin with GDPR tools.
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -45,6 +47,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # ESP webhooks under /anymail/: a malformed or unauthenticated post is a 4xx, not a 500.
+    "mailings.tracking.webhook_errors.WebhookErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -136,6 +140,8 @@ CELERY_TASK_QUEUES = tuple(
 CELERY_TASK_ROUTES = {
     "mailings.tasks.mailing_snapshot_task": {"queue": "bulk"},
     "mailings.tasks.mailing_send_batch_task": {"queue": "bulk"},
+    "mailings.tasks.tracking_event_process_task": {"queue": "tracking"},
+    "mailings.tasks.tracking_event_sweep_task": {"queue": "tracking"},
 }
 CELERY_BEAT_SCHEDULE = {
     "petition-counts-reconcile": {
@@ -144,6 +150,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "mailings-sweep": {
         "task": "mailings.tasks.mailing_sweep_task",
+        "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
+    },
+    # Webhook events whose processing task Redis lost are queued again from PostgreSQL.
+    "tracking-events-sweep": {
+        "task": "mailings.tasks.tracking_event_sweep_task",
         "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
     },
 }
@@ -264,6 +275,9 @@ RALLY_PETITION_CACHE_SECONDS = env.float("RALLY_PETITION_CACHE_SECONDS", default
 RALLY_SIGN_WRITE_TIMEOUT_MS = env.int("RALLY_SIGN_WRITE_TIMEOUT_MS", default=5000)
 # How long a double opt-in confirmation link stays valid.
 RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)
+# How long the tracked links and open pixel of a bulk message work (mailings/tracking_links.py);
+# after that a link shows a neutral page instead of leading anywhere.
+RALLY_TRACKING_TOKEN_MAX_AGE_DAYS = env.int("RALLY_TRACKING_TOKEN_MAX_AGE_DAYS", default=365)
 
 # --- The list: erasure, import ------------------------------------------------------------------
 # The key of the erased-address list's HMACs (supporters.SuppressedEmail). Its own key, not

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views import View
 
 from mailings.models import Mailing
-from mailings.selectors import MailingProgress, mailing_progress
+from mailings.selectors import MailingProgress, MailingResults, mailing_progress, mailing_results
 from mailings.services import mailing_cancel, mailing_pause, mailing_resume
 
 Status = Mailing.Status
@@ -111,6 +111,7 @@ class MailingProgressPageView(MailingAdminView):
     def get(self, request, mailing_id: int):
         mailing = self.viewable_mailing(request, mailing_id)
         progress = mailing_progress(mailing)
+        results = mailing_results(mailing) if progress.sent else None
         may_control = self.model_admin.has_control_permission(request)
         controls = {
             action: control
@@ -126,6 +127,8 @@ class MailingProgressPageView(MailingAdminView):
             mailing,
             title=f"Progress of “{mailing}”",
             progress=progress,
+            results=results,
+            result_rows=result_rows(results) if results else [],
             eta=eta_in_words(progress),
             controls=controls,
             refresh_seconds=REFRESH_SECONDS,
@@ -138,16 +141,23 @@ class MailingProgressPageView(MailingAdminView):
 
 
 class MailingProgressJsonView(MailingAdminView):
-    """Return the progress figures as JSON: exactly the fields of MailingProgress.
+    """Return the progress figures as JSON: the fields of MailingProgress, and `results`.
 
-    Operators' scripts read it, so its keys are a contract (see MailingProgress).
+    Operators' scripts read it, so its keys are a contract (see MailingProgress); `results` is
+    the fields of MailingResults but `sent` (a top-level key already), `opens` named
+    `opens_approximate`, and `links` a list of objects.
     """
 
     http_method_names = ["get"]
 
     def get(self, request, mailing_id: int):
         mailing = self.viewable_mailing(request, mailing_id)
-        return JsonResponse(asdict(mailing_progress(mailing)))
+        figures = asdict(mailing_progress(mailing))
+        results = asdict(mailing_results(mailing))
+        del results["sent"]
+        results["opens_approximate"] = results.pop("opens")
+        results["links"] = list(results["links"])
+        return JsonResponse({**figures, "results": results})
 
 
 class MailingControlView(MailingAdminView):
@@ -185,6 +195,33 @@ class MailingControlView(MailingAdminView):
                 request, f"“{mailing}” is {status}: {control.refused}.", messages.ERROR
             )
         return HttpResponseRedirect(self.progress_url(mailing))
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A line of the results table: a figure and its share of the messages sent."""
+
+    label: str
+    slug: str
+    count: int
+    percent: float | None
+
+
+def result_rows(results: MailingResults) -> list[ResultRow]:
+    """Return the results table's lines, in the order a campaigner reads them."""
+    rows = [
+        ("Delivered", "delivered", results.delivered),
+        ("Hard bounces", "hard-bounces", results.hard_bounces),
+        ("Soft bounces", "soft-bounces", results.soft_bounces),
+        ("Complaints (marked as spam)", "complaints", results.complaints),
+        ("Rejected by the ESP", "rejected", results.rejected),
+        ("Opens (approximate)", "opens", results.opens),
+        ("Unique clicks", "unique-clicks", results.unique_clicks),
+        ("Signatures credited to this mailing", "signatures", results.signatures),
+    ]
+    return [
+        ResultRow(label, slug, count, results.percent_of_sent(count)) for label, slug, count in rows
+    ]
 
 
 def eta_in_words(progress: MailingProgress) -> str:

@@ -213,6 +213,7 @@ def _build(compiled: CompiledMailing, row: ClaimedDelivery, connection):
         delivery_id=row.delivery_id,
         connection=connection,
         version=row.version_language,
+        tracked_supporter_id=row.supporter_id,
     )
 
 

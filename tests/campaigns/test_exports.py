@@ -12,7 +12,9 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from django.utils.html import escape
 
-from campaigns.exports import csv_safe, petition_signatures_csv_rows
+from campaigns.exports import petition_signatures_csv_rows
+from supporters.models import Supporter, SupporterAuditEntry
+from supporters.spreadsheets import csv_safe
 from tests.factories import PetitionFactory, SignatureFactory, SupporterFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +133,34 @@ def test_csv_export_downloads_confirmed_signatures_safely_with_a_bom(
     signed_at = datetime.datetime.fromisoformat(mallory[5])
     assert signed_at.utcoffset() == datetime.timedelta(0)
     assert "una@example.org" not in body
+
+
+def test_each_signature_export_is_in_the_audit_log_with_its_size_and_no_email(
+    campaigner_client, petition_to_deliver
+):
+    csv_download(
+        campaigner_client.get(f"/admin/campaigns/petition/{petition_to_deliver.pk}/export.csv")
+    )
+    campaigner_client.get(f"/admin/campaigns/petition/{petition_to_deliver.pk}/printable/")
+
+    entries = SupporterAuditEntry.objects.order_by("pk")
+    assert [(e.action, e.actor_name, e.row_count) for e in entries] == [
+        (SupporterAuditEntry.Action.EXPORTED_SIGNATURES, "staff", 2),
+        (SupporterAuditEntry.Action.EXPORTED_SIGNATURES, "staff", 2),
+    ]
+    assert all("free-them" in e.detail and "@" not in e.detail for e in entries)
+
+
+def test_an_erased_signer_is_counted_but_never_listed(campaigner_client, petition_to_deliver):
+    Supporter.objects.filter(email="mallory@example.org").update(
+        email="erased-1@erased.invalid", first_name="", status=Supporter.Status.ERASED
+    )
+    header, *rows = csv_records(
+        csv_download(
+            campaigner_client.get(f"/admin/campaigns/petition/{petition_to_deliver.pk}/export.csv")
+        )
+    )
+    assert [row[2] for row in rows] == ["aleksei@example.org"]
 
 
 def test_csv_rows_come_from_one_query_however_many_signatures(

@@ -276,3 +276,16 @@ def test_bad_webhook_credentials_are_refused_and_change_nothing(client, auth):
     response = post_postmark(client, payload, auth)
     assert 400 <= response.status_code < 500
     assert status_of(supporter) == Supporter.Status.SUBSCRIBED
+
+
+def test_a_malformed_inbound_body_is_a_4xx_and_changes_nothing(client, webhook_auth):
+    supporter = SupporterFactory()
+    address = unsubscribe_mailto_address(supporter.pk)
+    response = client.post(
+        "/anymail/postmark/inbound/",
+        data='{"OriginalRecipient": "' + address + '", ',
+        content_type="application/json",
+        **webhook_auth,
+    )
+    assert 400 <= response.status_code < 500
+    assert status_of(supporter) == Supporter.Status.SUBSCRIBED

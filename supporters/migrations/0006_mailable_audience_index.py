@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('supporters', '0004_list_suppression_audit'),
+        ('supporters', '0005_supporter_privacy_permissions'),
     ]
 
     operations = [
