@@ -58,3 +58,11 @@ def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[s
     from mailings.services.test_send import mailing_test_copies_send
 
     mailing_test_copies_send(mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses)
+
+
+@shared_task(ignore_result=True)
+def mailing_check_esp_feedback_task(mailing_id: int) -> None:
+    """Check a mailing's complaint and bounce rates once more, after a throttled check skipped."""
+    from mailings.services.esp_breaker import mailing_check_esp_feedback_now
+
+    mailing_check_esp_feedback_now(mailing_id=mailing_id)
