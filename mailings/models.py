@@ -331,6 +331,9 @@ class TrackingEvent(models.Model):
     occurred_at = models.DateTimeField()
     description = models.TextField(blank=True)
     payload = models.JSONField(default=dict)
+    # The metadata the message was sent with, as anymail recovered it from the event (each ESP
+    # echoes it in its own way): Rally's delivery_id and mailing_id name the ledger row.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)

@@ -61,6 +61,20 @@ def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[s
 
 
 @shared_task(ignore_result=True)
+def tracking_event_process_task(event_pk: int) -> None:
+    from mailings.tracking.processing import tracking_event_process
+
+    tracking_event_process(event_pk=event_pk)
+
+
+@shared_task(ignore_result=True)
+def tracking_event_sweep_task() -> None:
+    from mailings.tracking.processing import tracking_event_sweep
+
+    tracking_event_sweep()
+
+
+@shared_task(ignore_result=True)
 def mailing_check_esp_feedback_task(mailing_id: int) -> None:
     """Check a mailing's complaint and bounce rates once more, after a throttled check skipped."""
     from mailings.services.esp_breaker import mailing_check_esp_feedback_now

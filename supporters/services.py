@@ -129,3 +129,41 @@ def supporter_unsubscribe(*, supporter_id: int) -> bool:
         status=Supporter.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
     )
     return bool(updated)
+
+
+# What each suppression may replace: a complaint outranks a bounce, a bounce an unsubscribe,
+# and nothing touches an erased supporter (their row is an anonymous count now).
+SUPPRESSIBLE_FROM = {
+    Supporter.Status.COMPLAINED: (
+        Supporter.Status.SUBSCRIBED,
+        Supporter.Status.UNSUBSCRIBED,
+        Supporter.Status.BOUNCED,
+    ),
+    Supporter.Status.BOUNCED: (Supporter.Status.SUBSCRIBED, Supporter.Status.UNSUBSCRIBED),
+    Supporter.Status.UNSUBSCRIBED: (Supporter.Status.SUBSCRIBED,),
+}
+
+
+def supporter_suppress(*, supporter_id: int, status: str, reason: str) -> bool:
+    """Take a supporter off the list on the ESP's word; return whether their status changed.
+
+    `status` is BOUNCED (hard bounce, too many soft bounces, the ESP's suppression list),
+    COMPLAINED (a spam complaint) or UNSUBSCRIBED (an unsubscribe the ESP received). One
+    conditional UPDATE (see SUPPRESSIBLE_FROM), safe to call twice; the send queue skips the
+    supporter from its next claim, since it claims subscribed supporters only.
+    """
+    if status not in SUPPRESSIBLE_FROM:
+        raise ValueError(f"Cannot suppress a supporter as {status!r}")
+    now = timezone.now()
+    values = {
+        "status": status,
+        "suppressed_at": now,
+        "suppression_reason": reason[:500],
+        "updated_at": now,
+    }
+    if status == Supporter.Status.UNSUBSCRIBED:
+        values["unsubscribed_at"] = now
+    updated = Supporter.objects.filter(
+        pk=supporter_id, status__in=SUPPRESSIBLE_FROM[status]
+    ).update(**values)
+    return bool(updated)

@@ -83,3 +83,16 @@ MAILING_FORM_NO_VERSIONS = {
     "versions-MIN_NUM_FORMS": "0",
     "versions-MAX_NUM_FORMS": "2",
 }
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A ledger row already sent, as webhooks find it: with its ESP message id."""
+
+    class Meta:
+        model = "mailings.Delivery"
+
+    mailing = factory.SubFactory(MailingFactory)
+    supporter = factory.SubFactory(SupporterFactory)
+    status = "sent"
+    sent_at = factory.LazyFunction(timezone.now)
+    esp_message_id = factory.Sequence(lambda n: f"esp-message-{n}")

@@ -45,6 +45,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # ESP webhooks under /anymail/: a malformed or unauthenticated post is a 4xx, not a 500.
+    "mailings.tracking.webhook_errors.WebhookErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -136,6 +138,8 @@ CELERY_TASK_QUEUES = tuple(
 CELERY_TASK_ROUTES = {
     "mailings.tasks.mailing_snapshot_task": {"queue": "bulk"},
     "mailings.tasks.mailing_send_batch_task": {"queue": "bulk"},
+    "mailings.tasks.tracking_event_process_task": {"queue": "tracking"},
+    "mailings.tasks.tracking_event_sweep_task": {"queue": "tracking"},
 }
 CELERY_BEAT_SCHEDULE = {
     "petition-counts-reconcile": {
@@ -144,6 +148,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "mailings-sweep": {
         "task": "mailings.tasks.mailing_sweep_task",
+        "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
+    },
+    # Webhook events whose processing task Redis lost are queued again from PostgreSQL.
+    "tracking-events-sweep": {
+        "task": "mailings.tasks.tracking_event_sweep_task",
         "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
     },
 }

@@ -6,8 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailings', '0010_tracking_and_clicks'),
-        ('supporters', '0004_list_suppression_audit'),
+        ('mailings', '0011_trackingevent_metadata'),
     ]
 
     operations = [
