@@ -314,8 +314,10 @@ class MailingAuditEntryAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("supporter", "mailing", "status", "sent_at", "esp_message_id", "error")
-    list_filter = ("status", "mailing")
+    list_display = (
+        "supporter", "mailing", "status", "sent_at", "esp_status", "esp_message_id", "error",
+    )  # fmt: skip
+    list_filter = ("status", "esp_status", "mailing")
     search_fields = ("supporter__email", "esp_message_id")
     list_select_related = ("supporter", "mailing")
     raw_id_fields = ("supporter", "mailing")
@@ -331,15 +333,24 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(TrackingEvent)
 class TrackingEventAdmin(admin.ModelAdmin):
-    list_display = ("event_type", "recipient", "occurred_at", "esp", "delivery")
-    list_filter = ("event_type", "esp")
-    search_fields = ("recipient", "event_id")
+    """ESP webhook events as received: read-only, written by mailings/tracking/ alone."""
+
+    list_display = (
+        "occurred_at", "esp", "event_type", "reject_reason", "recipient", "outcome",
+        "processed_at", "delivery",
+    )  # fmt: skip
+    list_filter = ("esp", "event_type", "outcome")
+    search_fields = ("recipient", "message_id", "event_id")
     raw_id_fields = ("delivery",)
+    show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -27,7 +27,10 @@ class SupporterAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "language", "tags", "created_at")
     search_fields = ("email", "first_name", "last_name", "postcode")
-    readonly_fields = ("created_at", "updated_at", "unsubscribed_at")
+    # Suppression is the ESP's word (mailings/tracking/), not an admin's to edit.
+    readonly_fields = (
+        "created_at", "updated_at", "unsubscribed_at", "suppressed_at", "suppression_reason",
+    )  # fmt: skip
     filter_horizontal = ("tags",)
     date_hierarchy = "created_at"
     inlines = [ConsentRecordInline]

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # The raw event is kept for the record and for kinds.py, not as an archive: a body past this
 # is stored as a truncated excerpt. Real events are a few kilobytes.
 PAYLOAD_MAX_CHARS = 32_000
+LONG_TEXT_CHARS = 2_000
 
 
 def tracking_event_receive(sender, event, esp_name: str, **kwargs) -> None:
@@ -124,13 +125,28 @@ def json_safe_payload(esp_event):
     except (TypeError, ValueError):
         # A circular structure, or keys json cannot write: keep the text of it.
         text = json.dumps(str(esp_event), ensure_ascii=False)
-    if len(text) > PAYLOAD_MAX_CHARS:
-        return {"truncated": True, "excerpt": text[:PAYLOAD_MAX_CHARS].replace("\x00", "")}
     # Read back, so what is stored is plain JSON (dates written by default=str, and so on).
     payload = json.loads(text)
-    if "\\u0000" in text or "\x00" in text:
+    if "\\u0000" in text:
         payload = _without_nul(payload)
+    if len(text) > PAYLOAD_MAX_CHARS:
+        # Long texts (a bounce's copy of the message) go first: the fields kinds.py reads
+        # are short, and stay.
+        payload = _shortened(payload)
+        text = json.dumps(payload, ensure_ascii=False)
+        if len(text) > PAYLOAD_MAX_CHARS:
+            return {"truncated": True, "excerpt": text[:PAYLOAD_MAX_CHARS]}
     return payload
+
+
+def _shortened(value):
+    if isinstance(value, str) and len(value) > LONG_TEXT_CHARS:
+        return value[:LONG_TEXT_CHARS] + " [truncated]"
+    if isinstance(value, dict):
+        return {key: _shortened(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shortened(item) for item in value]
+    return value
 
 
 def _without_nul(value):
