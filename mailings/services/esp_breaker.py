@@ -100,21 +100,29 @@ def _check_throttled(*, mailing_id: int, trailing: bool) -> bool:
     if not _sending(mailing_id):
         return False
     interval_ms = max(1, int(settings.RALLY_BREAKER_CHECK_SECONDS * 1000))
+    client = redis_client()
     try:
-        client = redis_client()
-        if client.set(THROTTLE_KEY.format(mailing_id=mailing_id), 1, nx=True, px=interval_ms):
-            return mailing_check_esp_feedback_now(mailing_id=mailing_id)
-        if trailing and client.set(
-            TRAILING_KEY.format(mailing_id=mailing_id), 1, nx=True, px=interval_ms
-        ):
-            # What this call skipped is counted by then: its event is committed long before.
+        first = client.set(THROTTLE_KEY.format(mailing_id=mailing_id), 1, nx=True, px=interval_ms)
+        again = (
+            not first
+            and trailing
+            and client.set(TRAILING_KEY.format(mailing_id=mailing_id), 1, nx=True, px=interval_ms)
+        )
+    except redis.RedisError as error:
+        logger.warning("Redis unavailable, checking ESP feedback unthrottled: %s", error)
+        first, again = True, False
+    if first:
+        return mailing_check_esp_feedback_now(mailing_id=mailing_id)
+    if again:
+        # What this call skipped is counted by then: its event is committed long before.
+        try:
             tasks.mailing_check_esp_feedback_task.apply_async(
                 (mailing_id,), countdown=interval_ms / 1000, queue="tracking"
             )
-        return False
-    except redis.RedisError as error:
-        logger.warning("Redis unavailable, checking ESP feedback unthrottled: %s", error)
-        return mailing_check_esp_feedback_now(mailing_id=mailing_id)
+        except Exception as error:  # noqa: BLE001 -- kombu raises its own types
+            # The next event or batch checks again; losing this one only delays a trip.
+            logger.warning("Could not queue the breaker's next check: %s", error)
+    return False
 
 
 def _sending(mailing_id: int) -> bool:
