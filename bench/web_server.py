@@ -33,7 +33,15 @@ class WebServer:
     """
 
     def __init__(
-        self, *, server: str, workers: int, threads: int, redis_url, log_path, worker_class=""
+        self,
+        *,
+        server: str,
+        workers: int,
+        threads: int,
+        redis_url,
+        log_path,
+        worker_class="",
+        extra_env: dict[str, str] | None = None,
     ):
         if server not in SERVERS:
             raise CommandError(f"Unknown server {server!r}: choose one of {', '.join(SERVERS)}.")
@@ -43,6 +51,7 @@ class WebServer:
         self.threads = threads
         self.redis_url = redis_url
         self.log_path = log_path
+        self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
         # The basic-auth "user:password" the server's ESP webhooks demand.
         self.webhook_secret = "bench:" + secrets.token_urlsafe(24)
@@ -76,6 +85,11 @@ class WebServer:
             # from the request, none leaves the machine.
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "LOG_LEVEL": "WARNING",
+            # Production settings start only with these secrets; the benchmark's are throwaway.
+            "ANYMAIL_WEBHOOK_SECRET": f"bench:{secrets.token_urlsafe(16)}",
+            "RALLY_SUPPRESSION_HASH_KEY": secrets.token_urlsafe(32),
+            "ANYMAIL": "{}",
+            **self.extra_env,
         }
         if self.server == "gunicorn":
             # The socket is handed over (fd://), so no other process can take the port between

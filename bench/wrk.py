@@ -1,4 +1,4 @@
-"""Drive wrk with sign.lua and read what it reports."""
+"""Drive wrk with a benchmark's Lua script (sign.lua, webhooks.lua) and read what it reports."""
 
 import json
 import os
@@ -30,8 +30,14 @@ def run_wrk(
     csrf_token: str = "",
     returning: float = 0.0,
     supporters: int = 0,
+    script: Path = LUA_SCRIPT,
+    extra_env: dict[str, str] | None = None,
 ) -> dict:
-    """Run wrk with sign.lua until every thread has had its answers; return its JSON summary."""
+    """Run wrk with `script` until every thread has had its answers; return its JSON summary.
+
+    The script is sign.lua unless given; another script follows its protocol (the thread
+    finished line, the parking port, one JSON line from done()) and reads `extra_env`.
+    """
     # Where finished threads park their last connection (see finish() in sign.lua): the kernel
     # completes the handshakes and nobody ever reads them.
     with socket.create_server(("127.0.0.1", 0), backlog=1024) as park:
@@ -46,12 +52,13 @@ def run_wrk(
             "BENCH_RETURNING": str(returning),
             "BENCH_SUPPORTERS": str(supporters),
             "BENCH_PARK_PORT": str(park.getsockname()[1]),
+            **(extra_env or {}),
         }
         # One connection per thread, so that sign.lua can time each request (see there). wrk
         # is duration-based: the duration is only a ceiling, it is stopped once done.
         command = [
             wrk, "-t", str(concurrency), "-c", str(concurrency), "-d", f"{int(timeout)}s",
-            "--timeout", "30s", "-s", str(LUA_SCRIPT), url,
+            "--timeout", "30s", "-s", str(script), url,
         ]  # fmt: skip
         process = subprocess.Popen(  # noqa: S603 -- wrk from PATH with our arguments
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -8,7 +8,8 @@ Provider modules sit beside a small base, as django-anymail lays out its backend
 
 * ``postmark`` and ``smtp``: the handles tests and benchmarks use, and the ``python -m`` entry
   points; ``postmark_app``/``smtp_app`` the servers they run; ``postmark_messages`` and
-  ``smtp_messages`` check and summarise one message for the record;
+  ``smtp_messages`` check and summarise one message for the record; ``postmark_webhooks``
+  posts Postmark's tracking webhooks about accepted messages;
 * ``base``: ``FakeApp``, the server base class, with ``recording``, ``faults``, ``options``
   and ``encoding`` for what every server shares;
 * ``process``: ``FakeServerProcess`` and the control channel to the child; ``cli``: the

@@ -16,6 +16,9 @@ Control endpoints for other processes and for people: ``GET /_fake/stats``, ``/_
 ``POST /_fake/configure`` with a JSON object of options, ``POST /_fake/fail_next`` with
 ``{"count": 5, "status": 429}`` and ``POST /_fake/reset``.
 
+With ``webhook_url`` set it also posts Postmark's tracking webhooks (Delivery, Bounce,
+SpamComplaint) about a share of the messages it accepted, after answering them.
+
 Run it standalone with ``python -m espfakes.postmark --port 8025``.
 """
 
@@ -40,7 +43,13 @@ class FakePostmark(FakeServerProcess):
     ``stats()`` keys: ``requests`` (API calls), ``accepted`` and ``rejected`` (messages; rejected
     means every recipient was inactive), ``inactive_recipients``, ``invalid`` (ErrorCode
     300/402), ``unauthorized``, ``errors_429``, ``errors_5xx``, ``dropped``, ``connections``
-    (TCP connections opened) and ``pending_failures`` (left from ``fail_next``).
+    (TCP connections opened), ``pending_failures`` (left from ``fail_next``), and for
+    tracking webhooks ``webhooks_queued``, ``webhooks_posted`` and ``webhooks_failed``.
+
+    With ``webhook_url`` (credentials in it become basic auth) it posts Postmark's tracking
+    webhooks about accepted messages after answering: ``webhook_bounce_rate`` of them hard-
+    bounce, ``webhook_complaint_rate`` draw a spam complaint and ``webhook_delivery_rate`` of
+    the rest a delivery, after ``webhook_delay_ms`` (espfakes/postmark_webhooks.py).
     """
 
     module = "espfakes.postmark"
@@ -58,6 +67,11 @@ class FakePostmark(FakeServerProcess):
         server_token: str = DEFAULT_TOKEN,
         retry_after: int = 1,
         sample_size: int = DEFAULT_SAMPLE_SIZE,
+        webhook_url: str = "",
+        webhook_delivery_rate: float = 0.0,
+        webhook_bounce_rate: float = 0.0,
+        webhook_complaint_rate: float = 0.0,
+        webhook_delay_ms: float = 0.0,
         port: int = 0,
     ) -> None:
         super().__init__(
@@ -72,6 +86,11 @@ class FakePostmark(FakeServerProcess):
             server_token=server_token,
             retry_after=retry_after,
             sample_size=sample_size,
+            webhook_url=webhook_url,
+            webhook_delivery_rate=webhook_delivery_rate,
+            webhook_bounce_rate=webhook_bounce_rate,
+            webhook_complaint_rate=webhook_complaint_rate,
+            webhook_delay_ms=webhook_delay_ms,
         )
         self._server_token = server_token
 

@@ -18,6 +18,7 @@ from espfakes.base import LOCALHOST, FakeApp
 from espfakes.encoding import dumps
 from espfakes.options import address_set, non_negative, non_negative_int, rate
 from espfakes.postmark_messages import InvalidMessage, message_entry, validate_message
+from espfakes.postmark_webhooks import WebhookPoster, webhook_url
 
 DEFAULT_TOKEN = "fake-token"  # noqa: S105 - a fake server's well-known token, not a secret
 BATCH_LIMIT = 500  # Postmark's documented maximum per batch call
@@ -63,6 +64,12 @@ class PostmarkApp(FakeApp):
         "reject_recipients": (frozenset(), address_set),
         "retry_after": (1, non_negative_int),
         "server_token": (DEFAULT_TOKEN, str),
+        # Tracking webhooks about accepted messages (espfakes/postmark_webhooks.py).
+        "webhook_url": ("", webhook_url),
+        "webhook_delivery_rate": (0.0, rate),
+        "webhook_bounce_rate": (0.0, rate),
+        "webhook_complaint_rate": (0.0, rate),
+        "webhook_delay_ms": (0.0, non_negative),
     }
     stat_keys = (
         "requests",
@@ -75,6 +82,9 @@ class PostmarkApp(FakeApp):
         "errors_5xx",
         "dropped",
         "connections",
+        "webhooks_queued",
+        "webhooks_posted",
+        "webhooks_failed",
     )
 
     def __init__(self, options: Mapping[str, Any] | None = None, echo: Any = None) -> None:
@@ -83,6 +93,7 @@ class PostmarkApp(FakeApp):
         self._id_prefix = str(uuid.uuid4())[:24]
         self._sequence = 0
         self._server: Any = None
+        self.webhooks = WebhookPoster(lambda: self.stats)
         super().__init__(options, echo)
 
     def validate(self, options: Mapping[str, Any]) -> None:
@@ -90,6 +101,11 @@ class PostmarkApp(FakeApp):
         total = options["rate_429"] + options["rate_500"] + options["rate_drop"]
         if total > 1.0:
             raise ValueError(f"rate_429 + rate_500 + rate_drop must be <= 1, got {total}")
+        undelivered = options["webhook_bounce_rate"] + options["webhook_complaint_rate"]
+        if undelivered > 1.0:
+            raise ValueError(
+                f"webhook_bounce_rate + webhook_complaint_rate must be <= 1, got {undelivered}"
+            )
 
     def options_changed(self) -> None:
         """Cache the options read on every request."""
@@ -102,6 +118,20 @@ class PostmarkApp(FakeApp):
         ]
         self._reject: frozenset[str] = options["reject_recipients"]
         self._token = options["server_token"].encode("latin-1")
+        self.webhooks.configure(
+            options["webhook_url"],
+            rates={
+                "delivery": options["webhook_delivery_rate"],
+                "bounce": options["webhook_bounce_rate"],
+                "complaint": options["webhook_complaint_rate"],
+            },
+            delay_ms=options["webhook_delay_ms"],
+        )
+
+    def reset(self) -> None:
+        """Also forget webhooks not posted yet, and restart their shares."""
+        super().reset()
+        self.webhooks.reset()
 
     def parse_fail_next(self, args: Mapping[str, Any]) -> Any:
         """Accept ``status``: 429, 500, 502, 503, 504, ``"drop"`` or ``"drop_after_accept"``."""
@@ -140,6 +170,7 @@ class PostmarkApp(FakeApp):
         """Stop listening; open connections end with the process."""
         if self._server is not None:
             self._server.close()
+        self.webhooks.stop()
 
     # HTTPApp protocol -------------------------------------------------------------------------
 
@@ -291,6 +322,7 @@ class PostmarkApp(FakeApp):
             bodies=self.options["record_bodies"],
         )
         self.recorder.add(recipients, entry)
+        self.webhooks.message_accepted(message, message_id, recipients)
         if self.echo is not None:
             self.say(
                 f"accepted {message_id} to={','.join(recipients)} "
@@ -321,6 +353,22 @@ class PostmarkApp(FakeApp):
             metavar="ADDRESS",
             help="answer 422/406 'inactive recipient' for this address (repeatable)",
         )
+        parser.add_argument(
+            "--webhook-url",
+            dest="webhook_url",
+            default="",
+            help="post tracking webhooks here, e.g. http://user:password@host/anymail/postmark/"
+            "tracking/",
+        )
+        for kind in ("delivery", "bounce", "complaint"):
+            parser.add_argument(
+                f"--webhook-{kind}-rate",
+                dest=f"webhook_{kind}_rate",
+                type=float,
+                default=0.0,
+                help=f"share of accepted messages that draw a {kind} webhook",
+            )
+        parser.add_argument("--webhook-delay-ms", dest="webhook_delay_ms", type=float, default=0.0)
 
 
 _ENDPOINTS = {

@@ -288,6 +288,14 @@ class Delivery(models.Model):
                 condition=models.Q(status="sent"),
                 name="delivery_mailing_sent_at",
             ),
+            # The breaker counts a mailing's complaints and hard bounces after each of them
+            # (mailings/services/esp_breaker.py). Only those rows are in it: few, and none
+            # from a snapshot's inserts.
+            models.Index(
+                fields=["mailing", "esp_status", "sent_at"],
+                condition=models.Q(esp_status__in=["bounced", "complained"]),
+                name="delivery_mailing_esp_trouble",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -72,3 +72,11 @@ def tracking_event_sweep_task() -> None:
     from mailings.tracking.processing import tracking_event_sweep
 
     tracking_event_sweep()
+
+
+@shared_task(ignore_result=True)
+def mailing_check_esp_feedback_task(mailing_id: int) -> None:
+    """Check a mailing's complaint and bounce rates once more, after a throttled check skipped."""
+    from mailings.services.esp_breaker import mailing_check_esp_feedback_now
+
+    mailing_check_esp_feedback_now(mailing_id=mailing_id)

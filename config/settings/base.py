@@ -227,6 +227,9 @@ RALLY_BREAKER_FAILURE_RATE = env.float("RALLY_BREAKER_FAILURE_RATE", default=0.5
 RALLY_BREAKER_MIN_SAMPLE = env.int("RALLY_BREAKER_MIN_SAMPLE", default=1000)
 RALLY_BREAKER_COMPLAINT_RATE = env.float("RALLY_BREAKER_COMPLAINT_RATE", default=0.003)
 RALLY_BREAKER_HARD_BOUNCE_RATE = env.float("RALLY_BREAKER_HARD_BOUNCE_RATE", default=0.05)
+# Those rates are counted at most once per this many seconds per mailing, and a trip is never
+# noticed later than that (mailings/services/esp_breaker.py).
+RALLY_BREAKER_CHECK_SECONDS = env.float("RALLY_BREAKER_CHECK_SECONDS", default=5.0)
 # Soft bounces (mailbox full, greylisted) suppress an address once this many arrive within
 # the window: a mailbox that keeps refusing is as dead as a hard bounce.
 RALLY_SOFT_BOUNCE_LIMIT = env.int("RALLY_SOFT_BOUNCE_LIMIT", default=3)

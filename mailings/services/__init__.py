@@ -8,7 +8,9 @@ How a send runs (the README's "How a mailing is sent"):
 3. `mailing_send_batch` — run by up to RALLY_SEND_PARALLELISM task chains at once — claims a
    batch under a lease, renders and sends it over one connection, and records every outcome.
 4. `mailing_finish_if_done` marks the mailing SENT once nothing is pending or claimed.
-5. `mailing_sweep` (beat) recovers what crashed workers and a forgetful Redis leave behind.
+5. `mailing_check_esp_feedback` (after each batch and each bounce or complaint the ESP reports)
+   pauses a mailing whose complaint or hard-bounce rate passes its limit (esp_breaker.py).
+6. `mailing_sweep` (beat) recovers what crashed workers and a forgetful Redis leave behind.
 
 Crash policy. A claimed Delivery whose lease expired belonged to a worker that died between
 claiming and recording. The ESP may have accepted some of its messages, and no ESP we send to
@@ -41,6 +43,7 @@ from .control import (
     mailing_snapshot_and_start,
     mailing_start_batches,
 )
+from .esp_breaker import mailing_check_esp_feedback
 from .snapshot import delivery_snapshot
 from .sweep import mailing_sweep
 
@@ -55,6 +58,7 @@ __all__ = [
     "mailing_approve",
     "mailing_audit_record",
     "mailing_cancel",
+    "mailing_check_esp_feedback",
     "mailing_finish_if_done",
     "mailing_pause",
     "mailing_resume",

@@ -24,6 +24,7 @@ from mailings.send_errors import SendError, classify_send_error
 from supporters.models import Supporter
 
 from .control import mailing_finish_if_done, mailing_pause
+from .esp_breaker import mailing_check_esp_feedback_from_send
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,9 @@ def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> Bat
         # Every claimed row leaves this function with its outcome recorded.
         delivery_record_outcome(outcome)
     _trip_breaker_if_failing(mailing_id, outcome)
+    if outcome.sent:
+        # The sample grew: complaints that came in while it was too small may now be too many.
+        mailing_check_esp_feedback_from_send(mailing_id=mailing_id)
     return outcome
 
 

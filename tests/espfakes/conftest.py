@@ -74,7 +74,17 @@ def esp(postmark_server: FakePostmark) -> Iterator[FakePostmark]:
     """Give each test a clean fake Postmark, with Django settings pointing anymail at it."""
     postmark_server.reset()
     postmark_server.configure(
-        latency_ms=0, rate_429=0, rate_500=0, rate_drop=0, reject_recipients=[], seed=0
+        latency_ms=0,
+        rate_429=0,
+        rate_500=0,
+        rate_drop=0,
+        reject_recipients=[],
+        seed=0,
+        webhook_url="",
+        webhook_delivery_rate=0,
+        webhook_bounce_rate=0,
+        webhook_complaint_rate=0,
+        webhook_delay_ms=0,
     )
     with override_settings(
         EMAIL_BACKEND=POSTMARK_BACKEND, ANYMAIL=postmark_server.anymail_settings()
