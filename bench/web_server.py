@@ -13,7 +13,6 @@ import urllib.request
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import CommandError
 
 from bench.worker_processes import current_database_url
@@ -66,10 +65,10 @@ class WebServer:
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "DATABASE_URL": current_database_url(),
             "SECRET_KEY": secrets.token_urlsafe(50),
-            # The production settings require both; a benchmark posting webhooks signs in with
-            # `webhook_secret`.
+            # The production settings require both (throwaway here); a benchmark posting
+            # webhooks signs in with `webhook_secret`, or passes its own in extra_env.
             "ANYMAIL_WEBHOOK_SECRET": self.webhook_secret,
-            "RALLY_SUPPRESSION_HASH_KEY": settings.RALLY_SUPPRESSION_HASH_KEY,
+            "RALLY_SUPPRESSION_HASH_KEY": secrets.token_urlsafe(32),
             "DJANGO_DEBUG": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             # Plain http on localhost: a Secure cookie would never be sent back.
@@ -85,9 +84,6 @@ class WebServer:
             # from the request, none leaves the machine.
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "LOG_LEVEL": "WARNING",
-            # Production settings start only with these secrets; the benchmark's are throwaway.
-            "ANYMAIL_WEBHOOK_SECRET": f"bench:{secrets.token_urlsafe(16)}",
-            "RALLY_SUPPRESSION_HASH_KEY": secrets.token_urlsafe(32),
             "ANYMAIL": "{}",
             **self.extra_env,
         }
