@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from .models import ConsentRecord, Supporter, Tag
+from .imports.admin import SupporterImportAdmin
+from .models import ConsentRecord, Supporter, SupporterImport, Tag
 
 
 class ConsentRecordInline(admin.TabularInline):
@@ -50,3 +51,7 @@ class ConsentRecordAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+# Imports have pages of their own (supporters/imports/admin.py).
+admin.site.register(SupporterImport, SupporterImportAdmin)

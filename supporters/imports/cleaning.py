@@ -10,11 +10,13 @@ import hmac
 import json
 import re
 from functools import lru_cache
+from operator import itemgetter
 
 from django.conf import settings
 from django_countries import countries
 from email_validator import EmailNotValidError, validate_email
 
+from .mapping import FIELDS
 from .reading import RawRow
 
 STAGING_COLUMNS = (
@@ -43,7 +45,11 @@ class RowCleaner:
 
     def __init__(self, mapping: list[str]):
         self.columns = len(mapping)
-        self.index = {field: mapping.index(field) for field in mapping if field}
+        # One getter for the six fields; an unmapped field reads the empty cell each row gets
+        # appended at index `columns`.
+        self._fields = itemgetter(
+            *(mapping.index(field) if field in mapping else self.columns for field in FIELDS)
+        )
         key = settings.RALLY_SUPPRESSION_HASH_KEY.encode()
         # email_hash() of supporters/suppression.py, with the key schedule done once.
         self._hmac = hmac.new(key, digestmod=hashlib.sha256)
@@ -54,24 +60,32 @@ class RowCleaner:
         if row.cells is None:
             return (row.line, None, None, "", "", "", "", "", row.problem, "")
         cells = row.cells
-        if len(cells) > self.columns and any(cell.strip() for cell in cells[self.columns :]):
-            return self._reject(
-                row, f"{len(cells)} fields where the header has {self.columns}: a stray delimiter?"
-            )
-        email, problem = self.email_normalise(self._cell(cells, "email"))
+        columns = self.columns
+        if len(cells) != columns:
+            if len(cells) > columns and any(cell.strip() for cell in cells[columns:]):
+                return self._reject(
+                    row, f"{len(cells)} fields where the header has {columns}: a stray delimiter?"
+                )
+            # A short row: the missing cells are empty.
+            cells = [*cells[:columns], *[""] * (columns - len(cells))]
+        cells.append("")
+        email, first_name, last_name, country, postcode, language = self._fields(cells)
+        email, problem = self.email_normalise(email)
         if email is None:
+            del cells[-1]
             return self._reject(row, problem)
         digest = self._hmac.copy()
         digest.update(email.encode())
+        first_name, last_name, postcode = first_name.strip(), last_name.strip(), postcode.strip()
         return (
             row.line,
             email,
             digest.hexdigest(),
-            self._cell(cells, "first_name")[:NAME_LENGTH],
-            self._cell(cells, "last_name")[:NAME_LENGTH],
-            country_code(self._cell(cells, "country")),
-            _postcode(self._cell(cells, "postcode")),
-            LANGUAGES.get(self._cell(cells, "language").lower(), ""),
+            first_name[:NAME_LENGTH],
+            last_name[:NAME_LENGTH],
+            country_code(country.strip()) if country else "",
+            postcode if len(postcode) <= POSTCODE_LENGTH else "",
+            LANGUAGES.get(language.strip().lower(), "") if language else "",
             None,
             None,
         )
@@ -98,12 +112,6 @@ class RowCleaner:
         except EmailNotValidError as error:
             return None, f"invalid email: {error}"
 
-    def _cell(self, cells: list[str], field: str) -> str:
-        index = self.index.get(field)
-        if index is None or index >= len(cells):
-            return ""  # a short row: the missing cells are empty
-        return cells[index].strip()
-
     @staticmethod
     def _reject(row: RawRow, reason: str) -> tuple:
         raw = json.dumps(
@@ -120,10 +128,6 @@ def country_code(value: str) -> str:
     if len(value) == 2 and value.upper() in countries:
         return value.upper()
     return countries.by_name(value) or countries.by_name(value, language="ru") or ""
-
-
-def _postcode(value: str) -> str:
-    return value if len(value) <= POSTCODE_LENGTH else ""
 
 
 def _domain_normalise(domain: str) -> str | None:

@@ -27,11 +27,13 @@ class SupporterImport(models.Model):
     consent_wording = models.TextField()
     # Empty: guessed from the bytes (supporters/imports/reading.py).
     encoding = models.CharField(max_length=20, blank=True)
-    # One entry per column of the header: the supporter field it fills, or "" to ignore it.
+    # The file's header as read, and for each of its columns the supporter field it fills, or
+    # "" to ignore it.
+    headers = models.JSONField(default=list, blank=True)
     mapping = models.JSONField(default=list, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    encoding_used = models.CharField(max_length=40, blank=True)
+    encoding_used = models.CharField(max_length=100, blank=True)
     delimiter = models.CharField(max_length=4, blank=True)
     bytes_total = models.PositiveBigIntegerField(default=0)
     bytes_done = models.PositiveBigIntegerField(default=0)

@@ -23,7 +23,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 # A line longer than this is rejected whole and skipped, so one runaway line (an unclosed
 # quote, a pasted blob) cannot make the worker hold it in memory. csv's own field limit
@@ -53,10 +53,14 @@ class FileFormat:
     encoding: str  # a Python codec name
     delimiter: str
     note: str  # how the encoding was chosen, for the report
+    # Whether some line may be over LINE_LIMIT: then lines are read one bounded piece at a
+    # time, which is slower than csv reading the file directly.
+    long_lines: bool = True
 
 
-@dataclass(frozen=True)
-class RawRow:
+class RawRow(NamedTuple):
+    """A row as read (a named tuple: a million of them are made for a large file)."""
+
     line: int  # the physical line the row starts on, 1-based, the header being line 1 or more
     cells: list[str] | None  # None: the row could not be read at all (see `problem`)
     problem: str = ""
@@ -81,7 +85,10 @@ def file_format_detect(stream: BinaryIO, *, encoding: str = "") -> FileFormat:
     text = sample.decode(codec, errors="ignore")
     if not text.strip():
         raise ImportFileError("The file is empty.")
-    return FileFormat(encoding=codec, delimiter=_delimiter_guess(text), note=note)
+    long_lines = codec.startswith("utf-16") or _longest_line(stream) >= LINE_LIMIT
+    return FileFormat(
+        encoding=codec, delimiter=_delimiter_guess(text), note=note, long_lines=long_lines
+    )
 
 
 def rows_read(stream: BinaryIO, file_format: FileFormat) -> Iterator[RawRow]:
@@ -93,7 +100,8 @@ def rows_read(stream: BinaryIO, file_format: FileFormat) -> Iterator[RawRow]:
     stream.seek(0)
     text = io.TextIOWrapper(stream, encoding=file_format.encoding, newline="")
     overlong: set[int] = set()
-    reader = csv.reader(_lines_bounded(text, overlong), delimiter=file_format.delimiter)
+    lines = _lines_bounded(text, overlong) if file_format.long_lines else text
+    reader = csv.reader(lines, delimiter=file_format.delimiter)
     line_done = 0
     try:
         while True:
@@ -133,6 +141,22 @@ def _lines_bounded(text: io.TextIOWrapper, overlong: set[int]) -> Iterator[str]:
             yield "\n"
         else:
             yield line
+
+
+def _longest_line(stream: BinaryIO) -> int:
+    """Return the length in bytes of the file's longest line (ended by LF; CR alone is none)."""
+    stream.seek(0)
+    longest = carried = 0
+    while chunk := stream.read(SCAN_CHUNK):
+        pieces = chunk.split(b"\n")
+        if len(pieces) == 1:
+            carried += len(chunk)
+        else:
+            longest = max(longest, carried + len(pieces[0]), *map(len, pieces[1:-1]))
+            carried = len(pieces[-1])
+        longest = max(longest, carried)
+    stream.seek(0)
+    return longest
 
 
 def _encoding_guess(stream: BinaryIO) -> tuple[str, str]:
