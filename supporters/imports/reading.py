@@ -120,10 +120,10 @@ def rows_read(stream: BinaryIO, file_format: FileFormat) -> Iterator[RawRow]:
                 yield RawRow(start, None, f"line longer than {LINE_LIMIT:,} characters")
             elif cells and any(cell.strip() for cell in cells):
                 yield RawRow(start, cells)
-    except UnicodeDecodeError as error:
+    except UnicodeError as error:
         raise ImportFileError(
             f"The file is not valid {file_format.encoding} near line {line_done + 1} "
-            f"({error.reason}): choose its encoding."
+            f"({error}): choose its encoding."
         ) from error
     finally:
         text.detach()  # the caller owns the stream and closes it
@@ -202,10 +202,11 @@ def _check_decodes(stream: BinaryIO, encoding: str) -> None:
             decoder.decode(chunk)
             offset += len(chunk)
         decoder.decode(b"", final=True)
-    except UnicodeDecodeError as error:
+    except UnicodeError as error:  # UTF-16 without a BOM raises the base class, with no offset
+        where = offset + getattr(error, "start", 0)
         raise ImportFileError(
             f"The file is not valid {ENCODINGS.get(encoding, encoding)} "
-            f"(byte {offset + error.start:,}): choose its encoding."
+            f"(byte {where:,}): choose its encoding."
         ) from error
     finally:
         stream.seek(0)
