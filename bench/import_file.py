@@ -2,7 +2,7 @@
 
 Row i (0-based) is, by i's remainders, so that the mix is exact for any row count:
 - i % 50 == 0: an invalid address (2%);
-- i % 10 == 1: row i - 3 again, in upper case (10%): a duplicate within the file;
+- i % 10 == 1 (but row 1): row i - 3 again, in upper case (10%): a duplicate in the file;
 - i % 5 == 2: a synthetic supporter already present (20%), each a different one;
 - otherwise a new address, bench-import-<i>@example.org.
 """

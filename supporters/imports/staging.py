@@ -5,23 +5,31 @@ the worker's own database session: nothing another session sees, and nothing lef
 crash (the session's end drops it).
 """
 
+import contextlib
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from .cleaning import STAGING_COLUMNS
 
 
-def staging_names(import_id: int) -> tuple[str, str]:
-    """Return the names of an import's two temporary tables: its rows and its people."""
-    return f"import_rows_{import_id}", f"import_people_{import_id}"
+def staging_names(import_id: int) -> tuple[str, str, str]:
+    """Return the names of an import's temporary tables: its rows, people, and the created."""
+    return f"import_rows_{import_id}", f"import_people_{import_id}", f"import_created_{import_id}"
 
 
 def staging_create(import_id: int) -> str:
     """Create (afresh) the temporary table of an import's rows; return its name."""
-    rows_table, people_table = staging_names(import_id)
+    rows_table = staging_names(import_id)[0]
     staging_drop(import_id)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Temporary tables live in the session's own buffers, 8 MB by default: a million
+            # staged rows would go back and forth to disk. Settable only before the session's
+            # first temporary table, hence a fresh connection per import (services.py).
+            # A session that already used one keeps its buffers: slower, not wrong.
+            with contextlib.suppress(DatabaseError):
+                cursor.execute("SET temp_buffers = '256MB'")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {rows_table} (line integer NOT NULL, email text, "
             "email_hash text, first_name text NOT NULL, last_name text NOT NULL, "

@@ -96,6 +96,9 @@ class Command(BaseCommand):
                 "rows_per_s": round(done.rows / seconds, 1),
                 "peak_rss_mb": peak_rss_mb,
                 "read_seconds": done.summary["read_seconds"],
+                "merge_seconds": done.summary["merge_seconds"],
+                # The rest of merge_seconds is the commit: the deferred foreign-key checks.
+                "merge_steps": done.summary["merge_steps"],
                 "wall_seconds": round(wall, 2),
                 "expected_ok": (done.rows, done.created, done.merged, done.rejected)
                 == (expected.rows, expected.created, expected.merged, expected.rejected),
