@@ -2,13 +2,13 @@
 
 from celery import shared_task
 
-from .imports.reading import ImportFileError
-from .imports.services import supporter_import_run
-
 
 @shared_task(ignore_result=True)
 def supporter_import_task(import_id: int) -> None:
     """Run a queued import; a bad file is recorded on the import, and retrying cannot help."""
+    from .imports.reading import ImportFileError
+    from .imports.services import supporter_import_run
+
     try:
         supporter_import_run(import_id=import_id)
     except ImportFileError:

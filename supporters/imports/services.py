@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import SupporterAuditEntry, Tag
+from ..tasks import supporter_import_task
 from .cleaning import RowCleaner
 from .mapping import mapping_check, mapping_guess
 from .merge import staging_merge
@@ -78,8 +79,6 @@ def supporter_import_create(
 
 def supporter_import_start(*, supporter_import_id: int, mapping: list[str]) -> bool:
     """Queue a draft import with the mapping confirmed; return False if it was not a draft."""
-    from ..tasks import supporter_import_task  # the task module imports this one
-
     supporter_import = SupporterImport.objects.get(pk=supporter_import_id)
     with supporter_import.file.open("rb") as stored:
         headers, _, _ = file_header_read(binary_stream(stored), encoding=supporter_import.encoding)
