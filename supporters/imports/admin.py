@@ -50,6 +50,15 @@ class SupporterImportAdmin(admin.ModelAdmin):
         # Deleting an import deletes its report of rejected rows (and their raw cells).
         return request.user.has_perm(PERMISSION)
 
+    def delete_model(self, request, obj) -> None:
+        obj.file.delete(save=False)  # a draft's upload, never imported
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for supporter_import in queryset.exclude(file=""):
+            supporter_import.file.delete(save=False)
+        super().delete_queryset(request, queryset)
+
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
 

@@ -153,7 +153,10 @@ def _delete_run() -> None:
             [new, f"{SYNTHETIC_PREFIX}%"],
         )
         cursor.execute(f"DELETE FROM {supporters} WHERE email LIKE %s", [new])  # noqa: S608
-        SupporterImport.objects.filter(consent_source=CONSENT_SOURCE).delete()
+        runs = SupporterImport.objects.filter(consent_source=CONSENT_SOURCE)
+        for run in runs.exclude(file=""):
+            run.file.delete(save=False)  # left by a run that failed before the worker read it
+        runs.delete()
         Tag.objects.filter(name=TAG).delete()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

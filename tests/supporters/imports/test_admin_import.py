@@ -140,3 +140,18 @@ def test_columns_without_an_email_are_refused_and_nothing_is_queued(client, sett
     assert "More than one column is mapped to email" in response.content.decode()
     response = client.post(columns_url, {"column_0": "password", "column_1": ""})
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_deleting_a_draft_import_deletes_its_upload(client, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    client = importer(client)  # the import permission alone lets them delete an import
+    upload(client)
+    supporter_import = SupporterImport.objects.get()
+    assert list((tmp_path / "imports").iterdir())
+
+    url = reverse("admin:supporters_supporterimport_delete", args=[supporter_import.pk])
+    response = client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not SupporterImport.objects.exists() and not list((tmp_path / "imports").iterdir())
