@@ -21,7 +21,12 @@ from django.utils import timezone
 
 from campaigns.models import Signature
 from mailings.models import Delivery, LinkClick, MailingAuditEntry, OutboxMessage, TrackingEvent
-from supporters.models import ConsentRecord, Supporter, SupporterAuditEntry
+from supporters.models import (
+    ConsentRecord,
+    Supporter,
+    SupporterAuditEntry,
+    SupporterImportRejection,
+)
 
 # What an erased address becomes wherever text that quoted it is kept.
 ERASED_TEXT = "[erased]"
@@ -228,6 +233,11 @@ SCRUBBERS: list[Scrubber] = [
         "Supporter audit log", "the address taken out of its details",
         lambda subject: SupporterAuditEntry.objects.filter(subject.names("detail")),
         _blot_out("detail"),
+    ),
+    Scrubber(
+        "Import reports", "rejected rows quoting the address deleted",
+        lambda subject: SupporterImportRejection.objects.filter(subject.names("raw")),
+        _delete,
     ),
     Scrubber(
         "Admin history", "the address taken out of its entries", _admin_log_rows, _admin_log_scrub

@@ -6,7 +6,8 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
 from .exports import describe_filters, supporters_csv_response
-from .models import ConsentRecord, Supporter, SupporterAuditEntry, Tag
+from .imports.admin import SupporterImportAdmin
+from .models import ConsentRecord, Supporter, SupporterAuditEntry, SupporterImport, Tag
 
 # Who may take the supporter list out of Rally as a file.
 SUPPORTER_EXPORT_PERMISSION = "supporters.export_supporters"
@@ -131,3 +132,7 @@ class SupporterAuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Imports have pages of their own (supporters/imports/admin.py).
+admin.site.register(SupporterImport, SupporterImportAdmin)

@@ -186,3 +186,7 @@ class SupporterAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name or 'Rally'}: {self.get_action_display().lower()}"
+
+
+# The import's models live beside its code; Django finds models through this module.
+from .imports.models import SupporterImport, SupporterImportRejection  # noqa: E402, F401

@@ -111,6 +111,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# Uploads (supporter imports) wait here for a worker, which deletes each once imported: web and
+# worker must share it (one machine, or a shared volume as in docker-compose.yml).
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -142,6 +145,8 @@ CELERY_TASK_ROUTES = {
     "mailings.tasks.mailing_send_batch_task": {"queue": "bulk"},
     "mailings.tasks.tracking_event_process_task": {"queue": "tracking"},
     "mailings.tasks.tracking_event_sweep_task": {"queue": "tracking"},
+    # A long task that nobody waits on by the second, like a send batch: never transactional.
+    "supporters.tasks.supporter_import_task": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
     "petition-counts-reconcile": {

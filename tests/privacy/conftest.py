@@ -1,4 +1,5 @@
 import datetime
+import json
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -13,7 +14,7 @@ from mailings.models import (
     OutboxMessage,
     TrackingEvent,
 )
-from supporters.models import Supporter
+from supporters.models import Supporter, SupporterImport, SupporterImportRejection
 from supporters.services import consent_record_create
 from tests.factories import MailingFactory, SignatureFactory, SupporterFactory, TagFactory
 
@@ -120,5 +121,17 @@ def zelda() -> Supporter:
         user=admin_user, content_type=ContentType.objects.get_for_model(Supporter),
         object_id=str(zelda.pk), object_repr=str(zelda), action_flag=CHANGE,
         change_message='[{"changed": {"fields": ["Postcode"]}}]',
+    )  # fmt: skip
+    # An import's report of rejected rows quotes the row's cells as typed.
+    spreadsheet = SupporterImport.objects.create(
+        original_name="list.csv", consent_source="Paper forms", consent_wording="Keep me informed."
+    )
+    SupporterImportRejection.objects.create(
+        supporter_import=spreadsheet, line=7, reason="More cells than columns",
+        raw=json.dumps([EMAIL.upper(), FIRST_NAME, LAST_NAME, POSTCODE, "extra"]),
+    )  # fmt: skip
+    SupporterImportRejection.objects.create(
+        supporter_import=spreadsheet, line=9, reason="Not an email address",
+        raw=json.dumps(["bystander at example.org", "Bea"]),
     )  # fmt: skip
     return zelda

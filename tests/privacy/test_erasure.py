@@ -12,7 +12,12 @@ from campaigns.models import Signature
 from mailings.models import Delivery, LinkClick, MailingAuditEntry, OutboxMessage, TrackingEvent
 from mailings.selectors import mailing_audience
 from privacy.services import email_erase, supporter_erase
-from supporters.models import ConsentRecord, Supporter, SupporterAuditEntry
+from supporters.models import (
+    ConsentRecord,
+    Supporter,
+    SupporterAuditEntry,
+    SupporterImportRejection,
+)
 from supporters.suppression import email_is_suppressed
 from tests.factories import MailingFactory, PetitionFactory, SupporterFactory
 from tests.privacy.conftest import EMAIL, LAST_NAME, POSTCODE
@@ -73,6 +78,7 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_table(zelda):
         "Tracking events": 4,
         "Link clicks": 1,
         "Outbox messages": 2,
+        "Import reports": 1,
         "Mailing audit log": 1,
         "Admin history": 1,
         "Supporter": 1,
@@ -101,6 +107,8 @@ def test_erased_supporter_stays_as_an_anonymous_count(zelda):
     # The bystander's outbox message and consent are theirs, and stay.
     assert OutboxMessage.objects.filter(to="bystander@example.org").exists()
     assert ConsentRecord.objects.count() == 1
+    # Her row of an import's report is gone; the bystander's stays.
+    assert list(SupporterImportRejection.objects.values_list("line", flat=True)) == [9]
 
 
 @pytest.mark.django_db
