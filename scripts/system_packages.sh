@@ -3,7 +3,7 @@
 #   scripts/system_packages.sh install  make install: python3-venv while there is no .venv
 #   scripts/system_packages.sh run      make run: install's, and redis-server
 #   scripts/system_packages.sh bench    make bench: run's, and wrk
-#   scripts/system_packages.sh test     make test: bench's, and Chromium with Cyrillic fonts
+#   scripts/system_packages.sh test     make test: bench's, Chromium with Cyrillic fonts, pg_dump
 #   scripts/system_packages.sh ci       .ci/run: test's, and PostgreSQL and make
 # As root it runs apt-get; otherwise it prints the apt-get line to run and exits 1.
 set -euo pipefail
@@ -17,7 +17,8 @@ packages_for() {
     bench) echo "$(packages_for run) wrk" ;;
     # The browser tests drive /usr/bin/chromium (tests/browser/conftest.py). Nothing Chromium
     # depends on promises a font with Cyrillic glyphs; DejaVu has them, for the Russian pages.
-    test) echo "$(packages_for bench) chromium fonts-dejavu-core" ;;
+    # The erasure test dumps a PostgreSQL test database with pg_dump to search it for the person.
+    test) echo "$(packages_for bench) chromium fonts-dejavu-core postgresql-client" ;;
     ci) echo "$(packages_for test) postgresql make" ;;
     *) return 1 ;;
   esac
@@ -42,6 +43,7 @@ installed() {
     chromium) [ -x /usr/bin/chromium ] ;;
     fonts-dejavu-core) [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] ;;
     postgresql) compgen -G "/usr/lib/postgresql/*/bin/postgres" ;;
+    postgresql-client) command -v pg_dump ;;
     *) command -v "$1" ;;
   esac
 }
