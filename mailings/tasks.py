@@ -62,9 +62,18 @@ def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[s
 
 @shared_task(ignore_result=True)
 def tracking_event_process_task(event_pk: int) -> None:
+    """Apply one stored webhook event (tasks queued one per event by earlier versions)."""
     from mailings.tracking.processing import tracking_event_process
 
     tracking_event_process(event_pk=event_pk)
+
+
+@shared_task(ignore_result=True)
+def tracking_events_process_task(event_pks: list[int]) -> None:
+    """Apply a batch of stored webhook events (as the web stored them together), once each."""
+    from mailings.tracking.processing import tracking_events_process
+
+    tracking_events_process(event_pks=event_pks)
 
 
 @shared_task(ignore_result=True)
