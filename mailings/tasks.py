@@ -11,6 +11,7 @@ import smtplib
 
 from anymail.exceptions import AnymailAPIError
 from celery import shared_task
+from django.db import OperationalError
 
 
 @shared_task(ignore_result=True)
@@ -68,7 +69,14 @@ def tracking_event_process_task(event_pk: int) -> None:
     tracking_event_process(event_pk=event_pk)
 
 
-@shared_task(ignore_result=True)
+@shared_task(
+    ignore_result=True,
+    # A deadlock with another batch touching the same rows, a lost connection: the transaction
+    # was rolled back, so the batch is safe to run again (the sweep would, a minute later).
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    max_retries=3,
+)
 def tracking_events_process_task(event_pks: list[int]) -> None:
     """Apply a batch of stored webhook events (as the web stored them together), once each."""
     from mailings.tracking.processing import tracking_events_process
