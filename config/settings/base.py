@@ -144,6 +144,7 @@ CELERY_TASK_ROUTES = {
     "mailings.tasks.mailing_snapshot_task": {"queue": "bulk"},
     "mailings.tasks.mailing_send_batch_task": {"queue": "bulk"},
     "mailings.tasks.tracking_event_process_task": {"queue": "tracking"},
+    "mailings.tasks.tracking_events_process_task": {"queue": "tracking"},
     "mailings.tasks.tracking_event_sweep_task": {"queue": "tracking"},
     # A long task that nobody waits on by the second, like a send batch: never transactional.
     "supporters.tasks.supporter_import_task": {"queue": "bulk"},

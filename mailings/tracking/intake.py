@@ -1,20 +1,31 @@
 """Receive anymail's tracking signal: store each event once and queue it, nothing more.
 
 The ESP waits on the request and retries it when slow, and batching ESPs (SendGrid, Mailjet)
-post many events at once; so each event costs one INSERT and, when it was new, one push to the
-`tracking` queue. Everything else happens in mailings.tracking.processing.
+post many events at once. So a webhook post's events are gathered while anymail's view runs
+(`tracking_events_collected`, opened by mailings.tracking.webhook_errors for every post) and
+stored after it, all at once, through a group commit: the posts that concurrent threads of
+one web process are answering share one multi-row INSERT (new (esp, event id) pairs only), one
+commit, and one push to the `tracking` queue carrying the new events' ids. A post is answered
+2xx only once its events are committed; a post whose write fails stores none of its events.
+Everything else happens in mailings.tracking.processing.
 """
 
 import hashlib
 import json
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import partial
 
+from django.db import transaction
 from django.db.models import CharField
 from django.utils import timezone
 from django.utils.text import slugify
 
-from config.db import insert_unless_exists
+from campaigns.signing.group_commit import GroupCommit
+from config.db import insert_many_unless_exist
 from mailings import tasks
 from mailings.models import TrackingEvent
 
@@ -24,50 +35,129 @@ logger = logging.getLogger(__name__)
 # is stored as a truncated excerpt. Real events are a few kilobytes.
 PAYLOAD_MAX_CHARS = 32_000
 LONG_TEXT_CHARS = 2_000
+# Posts written together at most, and event ids per processing task (a batching ESP's post
+# may carry hundreds of events; tasks stay small enough to retry whole).
+MAX_POSTS_PER_WRITE = 100
+EVENTS_PER_TASK = 200
+
+# The events of the webhook post this thread is answering, while anymail's view runs.
+_collected: ContextVar[list[dict] | None] = ContextVar("rally_tracking_events", default=None)
 
 
 def tracking_event_receive(sender, event, esp_name: str, **kwargs) -> None:
-    """Store one event anymail normalised (the `tracking` signal's receiver, see apps.py)."""
-    tracking_event_store(event=event, esp_name=esp_name)
+    """Take one event anymail normalised (the `tracking` signal's receiver, see apps.py).
+
+    During a webhook post it is kept for the post's one write; otherwise stored at once.
+    """
+    row = tracking_event_row(event=event, esp_name=esp_name)
+    collected = _collected.get()
+    if collected is not None:
+        collected.append(row)
+    else:
+        tracking_events_store(rows=[row])
+
+
+@contextmanager
+def tracking_events_collected() -> Iterator[list[dict]]:
+    """Gather the events received within the block, to store them with tracking_events_store."""
+    collected: list[dict] = []
+    token = _collected.set(collected)
+    try:
+        yield collected
+    finally:
+        _collected.reset(token)
 
 
 def tracking_event_store(*, event, esp_name: str) -> int | None:
-    """Insert the event unless (esp, event id) is stored already; queue it if new.
+    """Store one event unless (esp, event id) is stored already; return its new id, or None.
 
-    Return the new TrackingEvent's id, or None for a duplicate (an ESP's retry or a replay),
-    which is neither stored nor queued again.
+    A duplicate (an ESP's retry or a replay) is neither stored nor queued again.
     """
+    new_ids = tracking_events_store(rows=[tracking_event_row(event=event, esp_name=esp_name)])
+    return new_ids[0] if new_ids else None
+
+
+def tracking_events_store(*, rows: Sequence[dict]) -> list[int]:
+    """Store rows (from tracking_event_row) all or none, committed; return the new events' ids.
+
+    Concurrent calls in one process share a transaction (the group commit); the new events
+    are queued for processing once it commits. Rows already stored are left alone.
+    """
+    if not rows:
+        return []
+    return _intake.submit(list(rows))
+
+
+def tracking_events_write(posts: Sequence[list[dict]]) -> list[list[int]]:
+    """Write the posts' rows in one transaction; return each post's new event ids, in order.
+
+    The group commit's batch writer. The new ids are queued once the transaction commits: at
+    once when this is the outermost transaction, as the group commit's leader writes.
+    """
+    rows, seen = [], set()
+    for post in posts:
+        for row in post:
+            if (row["esp"], row["event_id"]) not in seen:
+                seen.add((row["esp"], row["event_id"]))
+                rows.append(row)
+    with transaction.atomic():
+        inserted = insert_many_unless_exist(TrackingEvent, rows, key=("esp", "event_id"))
+        if inserted:
+            # Robust: the events are committed whatever Redis says; a push that fails is made
+            # good by the sweep (tracking_event_sweep), and the ESP still hears 200.
+            transaction.on_commit(
+                partial(tracking_events_queue, event_pks=sorted(inserted.values())), robust=True
+            )
+    new_ids = []
+    for post in posts:
+        ids = []
+        for row in post:
+            pk = inserted.pop((row["esp"], row["event_id"]), None)
+            if pk is not None:
+                ids.append(pk)
+        new_ids.append(ids)
+    return new_ids
+
+
+def tracking_events_queue(*, event_pks: Sequence[int]) -> None:
+    """Queue stored events for processing, EVENTS_PER_TASK ids to a task."""
+    for start in range(0, len(event_pks), EVENTS_PER_TASK):
+        tasks.tracking_events_process_task.delay(list(event_pks[start : start + EVENTS_PER_TASK]))
+
+
+_intake: GroupCommit[list[dict], list[int]] = GroupCommit(
+    tracking_events_write, max_batch=MAX_POSTS_PER_WRITE
+)
+
+
+def tracking_event_row(*, event, esp_name: str) -> dict:
+    """Return the TrackingEvent row for an event anymail normalised (ESPs send what they like)."""
     esp = esp_slug(esp_name)
     recipient = _text(event.recipient, "recipient")
     message_id = _text(event.message_id, "message_id")
     occurred_at = _aware(event.timestamp)
-    event_id = tracking_event_id(
-        esp=esp,
-        esp_event_id=event.event_id,
-        message_id=message_id,
-        event_type=event.event_type or "",
-        recipient=recipient,
-        occurred_at=occurred_at,
-    )
     now = timezone.now()
-    event_pk = insert_unless_exists(
-        TrackingEvent,
-        esp=esp,
-        event_id=event_id,
-        event_type=_text(event.event_type, "event_type"),
-        reject_reason=_text(event.reject_reason, "reject_reason"),
-        message_id=message_id,
-        recipient=recipient,
-        occurred_at=occurred_at or now,
-        description=_text(event.description or event.mta_response, "description"),
-        payload=json_safe_payload(event.esp_event),
-        metadata=json_safe_payload(event.metadata or {}),
-        created_at=now,
-        outcome="",
-    )
-    if event_pk is not None:
-        tasks.tracking_event_process_task.delay_on_commit(event_pk)
-    return event_pk
+    return {
+        "esp": esp,
+        "event_id": tracking_event_id(
+            esp=esp,
+            esp_event_id=event.event_id,
+            message_id=message_id,
+            event_type=event.event_type or "",
+            recipient=recipient,
+            occurred_at=occurred_at,
+        ),
+        "event_type": _text(event.event_type, "event_type"),
+        "reject_reason": _text(event.reject_reason, "reject_reason"),
+        "message_id": message_id,
+        "recipient": recipient,
+        "occurred_at": occurred_at or now,
+        "description": _text(event.description or event.mta_response, "description"),
+        "payload": json_safe_payload(event.esp_event),
+        "metadata": json_safe_payload(event.metadata or {}),
+        "created_at": now,
+        "outcome": "",
+    }
 
 
 def esp_slug(esp_name: str) -> str:

@@ -1,16 +1,22 @@
-"""Apply a stored ESP event: to its Delivery, to its supporter, and to the breaker.
+"""Apply stored ESP events: to their Deliveries, to their supporters, and to the breaker.
 
-Runs on the `tracking` queue (mailings.tasks.tracking_event_process_task), once per event:
-the event is claimed by a conditional UPDATE of `processed_at` inside the transaction that
-applies it, so two workers given the same event (a re-queue by the sweep, a redelivered task)
-never both apply it, and a worker that dies half-way leaves it unprocessed for the sweep.
+Runs on the `tracking` queue (mailings.tasks.tracking_events_process_task), a batch of events
+at a time, once per event: the batch's events are claimed (locked, skipping those another
+worker holds, and marked by `processed_at`) inside the one transaction that applies them, so
+two workers given the same event (a re-queue by the sweep, a redelivered task) never both
+apply it, and a worker that dies half-way leaves them unprocessed for the sweep. What the
+events need is read set-based (their deliveries and supporters in a query or two), and each
+Delivery column is updated by one conditional UPDATE per batch, so a batch costs about as
+many statements as one event did.
 """
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from mailings import tasks
@@ -38,6 +44,8 @@ BREAKER_STATUSES = (Delivery.EspStatus.BOUNCED, Delivery.EspStatus.COMPLAINED)
 # Events unprocessed this long had their task lost (Redis forgets); the sweep queues them again.
 SWEEP_AFTER = timedelta(minutes=1)
 SWEEP_BATCH = 1000
+# Event ids per task the sweep queues.
+SWEEP_EVENTS_PER_TASK = 200
 
 
 def tracking_event_process(*, event_pk: int) -> str:
@@ -45,57 +53,64 @@ def tracking_event_process(*, event_pk: int) -> str:
 
     An event already processed, or being processed by another worker, is left alone.
     """
-    check_breaker_of = None
+    return tracking_events_process(event_pks=[event_pk]).get(event_pk, "")
+
+
+def tracking_events_process(*, event_pks: Sequence[int]) -> dict[int, str]:
+    """Apply stored events once each, in one transaction; return {event id: outcome}.
+
+    Only the events this call claimed are in the result: one already processed, or being
+    processed by another worker, is left alone. Applying a batch leaves what applying its
+    events one after another in id order would leave.
+    """
     with transaction.atomic():
+        events = _claim(event_pks)
+        if not events:
+            return {}
         now = timezone.now()
-        claimed = TrackingEvent.objects.filter(pk=event_pk, processed_at__isnull=True).update(
-            processed_at=now
-        )
-        if not claimed:
-            return ""
-        event = TrackingEvent.objects.get(pk=event_pk)
-        delivery = _matching_delivery(event)
-        if delivery is None:
-            outcome = TrackingEvent.Outcome.UNKNOWN_MESSAGE
-            logger.info(
-                "%s %s event for a message Rally does not know (message id %r)",
-                event.esp,
-                event.event_type,
-                event.message_id,
-            )
-            event_update = {"outcome": outcome}
-        elif delivery.supporter.status == Supporter.Status.ERASED:
-            # The supporter asked to be forgotten: keep nothing of their address here either.
-            outcome = TrackingEvent.Outcome.IGNORED
-            event_update = {
-                "outcome": outcome,
-                "delivery": delivery,
-                "recipient": "",
-                "description": "",
-                "payload": {},
-            }
-        else:
+        deliveries = _matching_deliveries(events)
+        applied: list[tuple[TrackingEvent, Delivery, Effect]] = []
+        erased: list[TrackingEvent] = []
+        for event in events:
+            event.processed_at = now
+            delivery = deliveries.get(event.pk)
+            if delivery is None:
+                event.outcome = TrackingEvent.Outcome.UNKNOWN_MESSAGE
+                logger.info(
+                    "%s %s event for a message Rally does not know (message id %r)",
+                    event.esp,
+                    event.event_type,
+                    event.message_id,
+                )
+                continue
+            event.delivery = delivery
+            if delivery.supporter.status == Supporter.Status.ERASED:
+                # The supporter asked to be forgotten: keep nothing of their address here either.
+                event.outcome = TrackingEvent.Outcome.IGNORED
+                event.recipient, event.description, event.payload = "", "", {}
+                erased.append(event)
+                continue
             effect = event_effect(
                 esp=event.esp,
                 event_type=event.event_type,
                 reject_reason=event.reject_reason,
                 payload=event.payload,
             )
-            changed_status = _apply(event, delivery, effect)
-            if changed_status in BREAKER_STATUSES:
-                check_breaker_of = delivery.mailing_id
-            outcome = (
-                TrackingEvent.Outcome.IGNORED
-                if effect == NOTHING
-                else TrackingEvent.Outcome.APPLIED
+            outcome = TrackingEvent.Outcome
+            event.outcome = outcome.IGNORED if effect == NOTHING else outcome.APPLIED
+            applied.append((event, delivery, effect))
+        check_breaker_of = _apply(applied, now=now)
+        erased_pks = {event.pk for event in erased}
+        kept = [event for event in events if event.pk not in erased_pks]
+        TrackingEvent.objects.bulk_update(kept, ["processed_at", "outcome", "delivery"])
+        if erased:
+            TrackingEvent.objects.bulk_update(
+                erased,
+                ["processed_at", "outcome", "delivery", "recipient", "description", "payload"],
             )
-            event_update = {"outcome": outcome, "delivery": delivery}
-        for name, value in event_update.items():
-            setattr(event, name, value)
-        event.save(update_fields=list(event_update))
-    if check_breaker_of is not None:
-        mailing_check_esp_feedback(mailing_id=check_breaker_of)
-    return outcome
+    for mailing_id in sorted(check_breaker_of):
+        mailing_check_esp_feedback(mailing_id=mailing_id)
+    return {event.pk: event.outcome for event in events}
 
 
 def tracking_event_sweep() -> int:
@@ -110,60 +125,121 @@ def tracking_event_sweep() -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
-    for event_pk in stale:
-        tasks.tracking_event_process_task.delay(event_pk)
+    for start in range(0, len(stale), SWEEP_EVENTS_PER_TASK):
+        tasks.tracking_events_process_task.delay(stale[start : start + SWEEP_EVENTS_PER_TASK])
     if stale:
         logger.warning("Queued %s tracking events again, whose tasks were lost", len(stale))
     return len(stale)
 
 
-def _matching_delivery(event: TrackingEvent) -> Delivery | None:
-    """Return the Delivery the event is about: by our metadata, else by the ESP's message id.
+def _claim(event_pks: Sequence[int]) -> list[TrackingEvent]:
+    """Lock the unprocessed events among event_pks, in id order; skip those locked elsewhere.
+
+    Their processed_at is set when the batch is written, in the same transaction. (SQLite has
+    no row locks: its transactions take the write lock at BEGIN, which serialises workers.)
+    """
+    return list(
+        TrackingEvent.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=list(event_pks), processed_at__isnull=True)
+        .order_by("pk")
+    )
+
+
+def _matching_deliveries(events: list[TrackingEvent]) -> dict[int, Delivery]:
+    """Return {event id: the Delivery it is about}: by our metadata, else by the message id.
 
     The metadata must agree with itself and with the recipient the ESP names, so a forged or
-    mistyped delivery id cannot act on somebody else's row.
+    mistyped delivery id cannot act on somebody else's row. A query for the metadata's
+    deliveries, and one for the message ids of the events that did not match by metadata.
     """
-    metadata = event.metadata if isinstance(event.metadata, dict) else {}
-    delivery_id, mailing_id = metadata.get("delivery_id"), metadata.get("mailing_id")
-    if _is_id(delivery_id) and _is_id(mailing_id):
-        delivery = (
-            Delivery.objects.select_related("supporter")
-            .filter(pk=int(delivery_id), mailing_id=int(mailing_id))
-            .first()
-        )
-        if delivery is not None and _recipient_matches(event, delivery):
-            return delivery
-    if event.message_id:
+    wanted: dict[int, tuple[int, int]] = {}
+    for event in events:
+        metadata = event.metadata if isinstance(event.metadata, dict) else {}
+        delivery_id, mailing_id = metadata.get("delivery_id"), metadata.get("mailing_id")
+        if _is_id(delivery_id) and _is_id(mailing_id):
+            wanted[event.pk] = (int(delivery_id), int(mailing_id))
+    by_pk = Delivery.objects.select_related("supporter").in_bulk(
+        {delivery_id for delivery_id, _ in wanted.values()}
+    )
+    matched: dict[int, Delivery] = {}
+    for event in events:
+        delivery_id, mailing_id = wanted.get(event.pk, (None, None))
+        delivery = by_pk.get(delivery_id)
+        if delivery and delivery.mailing_id == mailing_id and _recipient_matches(event, delivery):
+            matched[event.pk] = delivery
+    by_message_id: dict[str, list[Delivery]] = {}
+    message_ids = {e.message_id for e in events if e.pk not in matched and e.message_id}
+    if message_ids:
         candidates = Delivery.objects.select_related("supporter").filter(
-            esp_message_id=event.message_id
-        )[:2]
-        for delivery in candidates:
+            esp_message_id__in=message_ids
+        )
+        for delivery in candidates.order_by("pk"):
+            by_message_id.setdefault(delivery.esp_message_id, []).append(delivery)
+    for event in events:
+        if event.pk in matched or not event.message_id:
+            continue
+        for delivery in by_message_id.get(event.message_id, [])[:2]:
             if _recipient_matches(event, delivery):
-                return delivery
-    return None
+                matched[event.pk] = delivery
+                break
+    return matched
 
 
-def _apply(event: TrackingEvent, delivery: Delivery, effect: Effect) -> str:
-    """Apply the effect; return the esp_status it set on the delivery, or "" if none."""
-    changed_status = ""
-    if effect.esp_status:
-        weaker = [
-            status
-            for status, rank in ESP_STATUS_RANK.items()
-            if rank < ESP_STATUS_RANK[effect.esp_status]
-        ]
-        if Delivery.objects.filter(pk=delivery.pk, esp_status__in=weaker).update(
-            esp_status=effect.esp_status, esp_status_at=event.occurred_at, updated_at=timezone.now()
-        ):
-            changed_status = effect.esp_status
-    if effect.opened:
-        Delivery.objects.filter(pk=delivery.pk, opened_at__isnull=True).update(
-            opened_at=event.occurred_at
+def _apply(applied: list[tuple[TrackingEvent, Delivery, Effect]], *, now: datetime) -> set[int]:
+    """Apply the effects to deliveries and supporters; return the mailings the breaker checks.
+
+    Per delivery, the strongest status among its events wins (the first such event's time),
+    if stronger than its own; first opens and clicks are kept. Statuses are written strongest
+    first, so a weaker one of the same batch finds the stronger in place, as it would one
+    after another. The breaker checks the mailings where a bounce or complaint changed a status.
+    """
+    by_status: dict[str, dict[int, datetime]] = {}
+    opened: dict[int, datetime] = {}
+    clicked: dict[int, datetime] = {}
+    mailing_of: dict[int, int] = {}
+    for event, delivery, effect in applied:
+        mailing_of[delivery.pk] = delivery.mailing_id
+        if effect.esp_status:
+            by_status.setdefault(effect.esp_status, {}).setdefault(delivery.pk, event.occurred_at)
+        if effect.opened:
+            opened.setdefault(delivery.pk, event.occurred_at)
+        if effect.clicked:
+            clicked.setdefault(delivery.pk, event.occurred_at)
+    check_breaker_of: set[int] = set()
+    for status in sorted(by_status, key=ESP_STATUS_RANK.__getitem__, reverse=True):
+        times = by_status[status]
+        rank = ESP_STATUS_RANK[status]
+        weaker = [other for other, other_rank in ESP_STATUS_RANK.items() if other_rank < rank]
+        changed = Delivery.objects.filter(pk__in=list(times), esp_status__in=weaker).update(
+            esp_status=status, esp_status_at=_per_delivery(times), updated_at=now
         )
-    if effect.clicked:
-        Delivery.objects.filter(pk=delivery.pk, clicked_at__isnull=True).update(
-            clicked_at=event.occurred_at
+        if changed and status in BREAKER_STATUSES:
+            check_breaker_of.update(mailing_of[pk] for pk in times)
+    if opened:
+        Delivery.objects.filter(pk__in=list(opened), opened_at__isnull=True).update(
+            opened_at=_per_delivery(opened)
         )
+    if clicked:
+        Delivery.objects.filter(pk__in=list(clicked), clicked_at__isnull=True).update(
+            clicked_at=_per_delivery(clicked)
+        )
+    for event, delivery, effect in applied:
+        _apply_to_supporter(event, delivery, effect)
+    return check_breaker_of
+
+
+def _per_delivery(times: dict[int, datetime]):
+    """Return the value for a column set to each delivery's own time (by primary key)."""
+    distinct = set(times.values())
+    if len(distinct) == 1:
+        return Value(distinct.pop(), output_field=DateTimeField())
+    return Case(
+        *(When(pk=pk, then=Value(at)) for pk, at in times.items()),
+        output_field=DateTimeField(),
+    )
+
+
+def _apply_to_supporter(event: TrackingEvent, delivery: Delivery, effect: Effect) -> None:
     reason = _suppression_reason(event)
     if effect.suppress_as:
         supporter_suppress(
@@ -176,7 +252,6 @@ def _apply(event: TrackingEvent, delivery: Delivery, effect: Effect) -> str:
             reason=f"{settings.RALLY_SOFT_BOUNCE_LIMIT} soft bounces within "
             f"{settings.RALLY_SOFT_BOUNCE_WINDOW_DAYS} days; the last: {reason}",
         )
-    return changed_status
 
 
 def _soft_bounce_limit_reached(supporter_id: int) -> bool:

@@ -107,7 +107,8 @@ class Command(BaseCommand):
                 )  # fmt: skip
                 run_events = TrackingEvent.objects.filter(message_id__startswith=f"bench-{run}-")
                 stored = run_events.count()
-                queued = redis_client.llen("tracking")
+                tasks_queued = redis_client.llen("tracking")
+                queued = _events_queued(redis_client)
                 processing = self._process(
                     run_events, stored, redis_url=redis_url, logs=Path(logs), **options
                 )
@@ -133,6 +134,7 @@ class Command(BaseCommand):
             "duplicates_sent": intake["duplicates"],
             "stored": stored,
             "queued": queued,
+            "tasks_queued": tasks_queued,
             "process_seconds": processing["seconds"],
             "processed_per_s": _per_second(processing["processed"], processing["seconds"]),
             "concurrency": concurrency,
@@ -286,6 +288,19 @@ def _delete_run(run: str, mailing: Mailing) -> None:
             )
         Mailing.objects.filter(pk=mailing.pk).delete()
         Campaign.objects.filter(slug=f"bench-{run}").delete()
+
+
+def _events_queued(redis_client) -> int:
+    """Count the event ids in the tracking queue's tasks (a task carries one or a batch)."""
+    count = 0
+    for raw in redis_client.lrange("tracking", 0, -1):
+        message = json.loads(raw)
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        count += len(args[0]) if isinstance(args[0], list) else 1
+    return count
 
 
 def _ms(microseconds: float | None) -> float | None:

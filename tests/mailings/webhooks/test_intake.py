@@ -276,16 +276,13 @@ def test_a_batch_that_fails_half_way_stores_and_queues_none_of_it(
         )[0]
         for n, delivery in enumerate(deliveries)
     ]
-    real_insert = intake.insert_unless_exists
-    calls = []
+    real_insert = intake.insert_many_unless_exist
 
     def insert_then_lose_the_database(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise OperationalError("server closed the connection unexpectedly")
-        return real_insert(*args, **kwargs)
+        real_insert(*args, **kwargs)
+        raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(intake, "insert_unless_exists", insert_then_lose_the_database)
+    monkeypatch.setattr(intake, "insert_many_unless_exist", insert_then_lose_the_database)
     client.raise_request_exception = False
 
     with django_capture_on_commit_callbacks() as queued:
