@@ -120,11 +120,26 @@ class RowCleaner:
         return (row.line, None, None, "", "", "", "", "", reason[:200], raw)
 
 
+# What spreadsheets write for a country that is neither its ISO code nor its name in
+# django-countries: "UK" above all (ISO's is GB), and the usual short forms.
+COUNTRY_ALIASES = {
+    "uk": "GB", "great britain": "GB", "britain": "GB", "england": "GB", "scotland": "GB",
+    "wales": "GB", "northern ireland": "GB", "usa": "US", "u.s.a.": "US", "u.s.": "US",
+    "america": "US", "рф": "RU", "великобритания": "GB", "англия": "GB", "сша": "US",
+}  # fmt: skip
+
+
 @lru_cache(maxsize=4096)
 def country_code(value: str) -> str:
-    """Return the ISO code for a country code or name (English or Russian); "" if unknown."""
+    """Return the ISO code for a country code, name (English or Russian) or common alias.
+
+    "" if unknown.
+    """
     if not value:
         return ""
+    alias = COUNTRY_ALIASES.get(value.strip().lower())
+    if alias:
+        return alias
     if len(value) == 2 and value.upper() in countries:
         return value.upper()
     return countries.by_name(value) or countries.by_name(value, language="ru") or ""

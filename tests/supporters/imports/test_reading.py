@@ -5,7 +5,7 @@ import io
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from supporters.imports.cleaning import RowCleaner
+from supporters.imports.cleaning import RowCleaner, country_code
 from supporters.imports.mapping import mapping_adjust, mapping_check, mapping_guess
 from supporters.imports.reading import ImportFileError, file_format_detect, rows_read
 
@@ -125,3 +125,12 @@ def test_the_fast_path_agrees_with_email_validator(address, settings):
     email, problem = RowCleaner(["email"]).email_normalise(address)
     assert email == expected
     assert bool(problem) == (expected is None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "code"),
+    [("UK", "GB"), ("gb", "GB"), ("USA", "US"), ("Germany", "DE"), ("Россия", "RU"),
+     ("РФ", "RU"), ("Atlantis", "")],
+)  # fmt: skip
+def test_a_country_cell_becomes_its_iso_code_by_code_name_or_common_alias(cell, code):
+    assert country_code(cell) == code
