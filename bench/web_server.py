@@ -14,6 +14,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.db import connection
 
 from bench.worker_processes import current_database_url
 
@@ -21,6 +22,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 SERVERS = ("granian", "gunicorn")
+
+
+def server_options_settle(options: dict, *, cores: int) -> None:
+    """Fill in a web benchmark's server options as the server will run: workers default to
+    `cores`, only gunicorn has a worker class, and only its gthread workers have threads.
+
+    Shared by bench_sign and bench_webhooks, so both report the layout they measured.
+    """
+    options["workers"] = options["workers"] or cores
+    if options["server"] != "gunicorn":
+        options["worker_class"] = ""
+    elif options["worker_class"] != "gthread":
+        options["threads"] = 1
+
+
+def require_postgresql(command: str) -> None:
+    """Refuse a benchmark of a deployment on SQLite, whose numbers mean nothing for a server."""
+    if connection.vendor != "postgresql":
+        raise CommandError(
+            f"{command} measures a deployment and needs PostgreSQL: set DATABASE_URL="
+            "postgres://… (SQLite takes one writer at a time, so its numbers mean nothing "
+            "for a server)."
+        )
 
 
 class WebServer:

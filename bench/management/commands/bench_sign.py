@@ -24,7 +24,13 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
-from bench.web_server import SERVERS, WebServer, fetch_csrf
+from bench.web_server import (
+    SERVERS,
+    WebServer,
+    fetch_csrf,
+    require_postgresql,
+    server_options_settle,
+)
 from bench.wrk import run_wrk, summarise
 from campaigns.models import Campaign, Petition, Signature
 from supporters.models import ConsentRecord, Supporter
@@ -92,17 +98,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         concurrency = options["concurrency"]
-        options["workers"] = options["workers"] or CORES
-        if options["server"] != "gunicorn":
-            options["worker_class"] = ""
-        elif options["worker_class"] != "gthread":
-            options["threads"] = 1
-        if connection.vendor != "postgresql":
-            raise CommandError(
-                "bench_sign measures a deployment and needs PostgreSQL: set DATABASE_URL="
-                "postgres://… (SQLite takes one writer at a time, so its numbers mean nothing "
-                "for a server)."
-            )
+        server_options_settle(options, cores=CORES)
+        require_postgresql("bench_sign")
         if options["requests"] < 1 or concurrency < 1:
             raise CommandError("--requests and --concurrency must be at least 1.")
         wrk = shutil.which("wrk")

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from bench.web_server import SERVERS, WebServer
+from bench.web_server import SERVERS, WebServer, require_postgresql, server_options_settle
 from bench.worker_processes import start_celery_worker
 from bench.wrk import run_wrk
 from campaigns.models import Campaign
@@ -69,17 +69,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         events, concurrency = options["events"], options["concurrency"]
-        options["workers"] = options["workers"] or CORES
-        if options["server"] != "gunicorn":
-            options["worker_class"] = ""
-        elif options["worker_class"] != "gthread":
-            options["threads"] = 1
-        if connection.vendor != "postgresql":
-            raise CommandError(
-                "bench_webhooks measures a deployment and needs PostgreSQL: set DATABASE_URL="
-                "postgres://… (SQLite takes one writer at a time, so its numbers mean nothing "
-                "for a server)."
-            )
+        server_options_settle(options, cores=CORES)
+        require_postgresql("bench_webhooks")
         if events < 1 or concurrency < 1:
             raise CommandError("--events and --concurrency must be at least 1.")
         if not 0 <= options["duplicates"] < 1:
