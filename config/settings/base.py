@@ -240,6 +240,10 @@ RALLY_BREAKER_CHECK_SECONDS = env.float("RALLY_BREAKER_CHECK_SECONDS", default=5
 # the window: a mailbox that keeps refusing is as dead as a hard bounce.
 RALLY_SOFT_BOUNCE_LIMIT = env.int("RALLY_SOFT_BOUNCE_LIMIT", default=3)
 RALLY_SOFT_BOUNCE_WINDOW_DAYS = env.int("RALLY_SOFT_BOUNCE_WINDOW_DAYS", default=30)
+# A large import is merged by this many database sessions at once, each with its share of the
+# people (supporters/imports/lanes.py): PostgreSQL runs one session on one core, so this many
+# cores work on it. 1 merges in one session; SQLite always does.
+RALLY_IMPORT_LANES = env.int("RALLY_IMPORT_LANES", default=2)
 # A sending mailing with no batch claimed for this long has its task chains queued again.
 RALLY_SEND_STALL_SECONDS = env.int("RALLY_SEND_STALL_SECONDS", default=120)
 # A send to more recipients than this waits, "awaiting approval", until a second campaigner

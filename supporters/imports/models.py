@@ -89,3 +89,30 @@ class SupporterImportRejection(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
+
+
+class SupporterImportPart(models.Model):
+    """One lane's share of an import, written in the same transaction as that share's people.
+
+    An import is merged in lanes, each its own database session, splitting the people by their
+    address (supporters/imports/lanes.py). The lanes commit one after another once all have
+    passed every check; a crash between two commits leaves the first lanes' parts here, and
+    the run that Celery delivers again merges only the lanes without one.
+    """
+
+    supporter_import = models.ForeignKey(
+        SupporterImport, on_delete=models.CASCADE, related_name="parts"
+    )
+    lane = models.PositiveSmallIntegerField()
+    # How many lanes the run split the file into: a resumed run must split it the same way.
+    lanes = models.PositiveSmallIntegerField()
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["supporter_import", "lane"]
+        constraints = [
+            models.UniqueConstraint(fields=["supporter_import", "lane"], name="import_part_lane")
+        ]
+
+    def __str__(self) -> str:
+        return f"lane {self.lane + 1} of {self.lanes}"

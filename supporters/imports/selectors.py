@@ -14,17 +14,18 @@ REPORT_CHUNK = 2_000
 def supporter_import_progress(supporter_import: SupporterImport) -> dict:
     """Return what the progress page shows, as JSON-ready values."""
     total = supporter_import.bytes_total
-    if supporter_import.status == SupporterImport.Status.DONE:
+    finished = supporter_import.finished_at is not None
+    if supporter_import.status == SupporterImport.Status.DONE and finished:
         percent = 100
-    elif supporter_import.status == SupporterImport.Status.MERGING:
-        percent = 99  # one transaction: there is no halfway to show
+    elif supporter_import.status in (SupporterImport.Status.MERGING, SupporterImport.Status.DONE):
+        percent = 99  # the lanes commit together: there is no halfway to show
     else:
         percent = min(98, int(supporter_import.bytes_done * 100 / total)) if total else 0
     return {
         "status": supporter_import.status,
         "status_label": supporter_import.get_status_display(),
-        "finished": supporter_import.status
-        in (SupporterImport.Status.DONE, SupporterImport.Status.FAILED),
+        # Set last, once the worker has cleaned up (the upload deleted): then it is over.
+        "finished": finished,
         "percent": percent,
         "bytes_done": supporter_import.bytes_done,
         "bytes_total": total,

@@ -1,30 +1,32 @@
 """An import's life: create it (with its file), start it (with its mapping), run it.
 
-Two phases, one transaction. Reading cleans every row into a temporary staging table, in
+Two phases. Reading cleans every row into temporary staging tables, one per lane (lanes.py), in
 chunks, updating the progress the admin polls; nothing anyone else sees is written. Merging
-then applies the whole file in ONE transaction (supporters/imports/merge.py): every good row
-or, if anything fails, none; a failed import can simply be run again. A worker killed midway
-leaves the import `reading` or `merging`; Celery delivers the task again (acks late) and the
-run starts over from the file.
+then applies the whole file (merge.py), each lane in its own transaction, and commits every
+lane or, if anything fails, none; a failed import can simply be run again. A worker killed
+midway leaves the import `reading` or `merging`; Celery delivers the task again (acks late)
+and the run starts over from the file, merging only the lanes not yet committed.
 """
 
+import contextlib
 import io
 import time
 from collections.abc import Callable
 from typing import BinaryIO
 
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from ..models import SupporterAuditEntry, Tag
 from ..tasks import supporter_import_task
 from .cleaning import RowCleaner
+from .lanes import LaneSet, lane_of, lanes_wanted
 from .mapping import mapping_check, mapping_guess
-from .merge import staging_merge
-from .models import SupporterImport
+from .merge import MergeCounts, staging_merge
+from .models import SupporterImport, SupporterImportPart
 from .reading import ENCODINGS, FileFormat, ImportFileError, file_format_detect, rows_read
-from .staging import staging_create, staging_drop, staging_names, staging_write
+from .staging import staging_names
 
 STAGING_CHUNK = 20_000
 SOURCE_PREFIX = "import:"
@@ -121,7 +123,8 @@ def supporter_import_run(
     """Run a queued import to its end; raise ImportFileError (recorded on it) if the file is bad.
 
     `stream` is the command's file; without it the stored upload is read, and deleted after.
-    Safe to run again after a crash: a run that did not finish wrote nothing but progress.
+    Safe to run again after a crash: a run that did not finish wrote nothing but progress and
+    the parts of the lanes it committed, which the next run keeps.
     """
     started = time.monotonic()
     claimed = SupporterImport.objects.filter(
@@ -130,31 +133,37 @@ def supporter_import_run(
     supporter_import = SupporterImport.objects.get(pk=import_id)
     if not claimed:
         return supporter_import
+    # Written last, once the upload is gone: the admin's page takes finished_at for the end.
+    finished: dict = {}
     try:
         if stream is not None:
-            _import(supporter_import, stream, log or _silent, started)
+            finished["summary"] = _import(supporter_import, stream, log or _silent, started)
         else:
             with supporter_import.file.open("rb") as stored:
-                _import(supporter_import, binary_stream(stored), log or _silent, started)
+                finished["summary"] = _import(
+                    supporter_import, binary_stream(stored), log or _silent, started
+                )
     except ImportFileError as error:
-        _fail(import_id, str(error))
+        finished.update(status=Status.FAILED, error=str(error))
         raise
     except Exception:
-        _fail(import_id, "The import stopped on an internal error; nothing was imported.")
+        finished.update(status=Status.FAILED, error=_internal_error(import_id))
         raise
     finally:
-        staging_drop(import_id)
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             # Give the server back the session's temporary buffers (staging.py).
             connection.close()
         if supporter_import.file:
             supporter_import.file.delete(save=False)
-            SupporterImport.objects.filter(pk=import_id).update(file="")
+        if finished:
+            SupporterImport.objects.filter(pk=import_id).update(
+                **finished, file="", finished_at=timezone.now()
+            )
     supporter_import.refresh_from_db()
     return supporter_import
 
 
-def _import(supporter_import: SupporterImport, stream: BinaryIO, log, started: float) -> None:
+def _import(supporter_import: SupporterImport, stream: BinaryIO, log, started: float) -> dict:
     stream.seek(0, 2)
     bytes_total = stream.tell()
     stream.seek(0)
@@ -174,91 +183,124 @@ def _import(supporter_import: SupporterImport, stream: BinaryIO, log, started: f
         delimiter=file_format.delimiter,
         bytes_total=bytes_total,
     )
-    rows_table = staging_create(supporter_import.pk)
-    read = _stage(supporter_import.pk, rows, RowCleaner(mapping), rows_table, stream, log)
-    log(f"Read {read:,} rows in {time.monotonic() - started:.1f} s; merging…")
-    SupporterImport.objects.filter(pk=supporter_import.pk).update(
-        status=Status.MERGING, rows_done=read, bytes_done=bytes_total
+    # The lanes an earlier run of this import committed (a crash came between two commits).
+    parts = list(SupporterImportPart.objects.filter(supporter_import=supporter_import))
+    lanes = parts[0].lanes if parts else lanes_wanted()
+    # Made, and committed, before the lanes start: each lane's session must see them.
+    tag_ids = [Tag.objects.get_or_create(name=name)[0].pk for name in supporter_import.tag_names]
+    now = timezone.now()
+    lane_set = LaneSet(
+        import_id=supporter_import.pk,
+        lanes=lanes,
+        done={part.lane: part.counts for part in parts},
+        merge=lambda lane, rows_table: _lane_merge(
+            supporter_import, tag_ids, lane, rows_table, now
+        ),
+        finish=lambda counts: _finish(supporter_import, file_format, counts),
     )
-    read_seconds = time.monotonic() - started
-    _merge(supporter_import, file_format, rows_table, started)
-    merged_at = time.monotonic()
-    # Timed after the commit: checking the foreign keys of a million new rows is part of it.
+    with lane_set:
+        read = _stage(supporter_import.pk, rows, RowCleaner(mapping), lane_set, stream, log)
+        log(f"Read {read:,} rows in {time.monotonic() - started:.1f} s; merging…")
+        SupporterImport.objects.filter(pk=supporter_import.pk).update(
+            status=Status.MERGING, rows_done=read, bytes_done=bytes_total
+        )
+        read_seconds = time.monotonic() - started
+        lane_set.merge()
+        merged_at = time.monotonic()
+    # Timed after the commits: checking the foreign keys of a million new rows is part of it.
     summary = {
         **SupporterImport.objects.get(pk=supporter_import.pk).summary,
         "seconds": round(time.monotonic() - started, 2),
         "read_seconds": round(read_seconds, 2),
         "merge_seconds": round(merged_at - started - read_seconds, 2),
+        "lanes": lanes,
+    }
+    log(f"Done in {summary['seconds']} s.")
+    return summary
+
+
+def _stage(import_id, rows, cleaner, lane_set: LaneSet, stream, log) -> int:
+    """Clean every row into its lane's staging table; return how many rows the file has."""
+    lanes = lane_set.lanes
+    chunks: list[list[tuple]] = [[] for _ in range(lanes)]
+    # As many rows in the worker's memory whatever the number of lanes.
+    chunk_rows = STAGING_CHUNK // lanes
+    read = 0
+    # Closed here if staging fails, not later by the collector, once the file is shut.
+    with contextlib.closing(rows):
+        for row in rows:
+            staged = cleaner.stage(row)
+            lane = lane_of(staged, lanes) if lanes > 1 else 0
+            chunk = chunks[lane]
+            chunk.append(staged)
+            if len(chunk) >= chunk_rows:
+                lane_set.write(lane, chunk)
+                chunks[lane] = []
+            read += 1
+            if read % STAGING_CHUNK == 0:
+                SupporterImport.objects.filter(pk=import_id).update(
+                    rows_done=read, bytes_done=stream.tell()
+                )
+                if read % (10 * STAGING_CHUNK) == 0:
+                    log(f"  {read:,} rows read")
+    for lane, chunk in enumerate(chunks):
+        lane_set.write(lane, chunk)
+    return read
+
+
+def _lane_merge(supporter_import, tag_ids, lane: int, rows_table: str, now) -> MergeCounts:
+    _, people_table, created_table = staging_names(supporter_import.pk, lane)
+    return staging_merge(
+        rows_table=rows_table,
+        people_table=people_table,
+        created_table=created_table,
+        import_id=supporter_import.pk,
+        tag_ids=tag_ids,
+        source=_source(supporter_import),
+        consent_wording=supporter_import.consent_wording,
+        consent_source=supporter_import.consent_source,
+        now=now,
+    )
+
+
+def _finish(supporter_import: SupporterImport, file_format: FileFormat, counts: dict) -> None:
+    """Record the outcome of every lane together, in the last lane's transaction."""
+    total = {
+        key: sum(lane_counts[key] for lane_counts in counts.values())
+        for key in (
+            "rows", "created", "merged", "rejected", "duplicates_in_file", "existing",
+            "existing_not_subscribed", "consent_records",
+        )
+    }  # fmt: skip
+    summary = {
+        "duplicates_in_file": total["duplicates_in_file"],
+        "existing": total["existing"],
+        "existing_not_subscribed": total["existing_not_subscribed"],
+        "consent_records": total["consent_records"],
+        "encoding": file_format.note,
+        "delimiter": file_format.delimiter,
+        # Seconds by kind of statement, each lane's own: the lanes ran at the same time.
+        "merge_steps": {f"lane {lane}": part["steps"] for lane, part in counts.items()},
     }
     SupporterImport.objects.filter(pk=supporter_import.pk).update(
-        summary=summary, finished_at=timezone.now()
+        status=Status.DONE,
+        rows=total["rows"],
+        created=total["created"],
+        merged=total["merged"],
+        rejected=total["rejected"],
+        summary=summary,
     )
-    log(f"Done in {summary['seconds']} s.")
-
-
-def _stage(import_id, rows, cleaner, rows_table, stream, log) -> int:
-    read, chunk = 0, []
-    for row in rows:
-        chunk.append(cleaner.stage(row))
-        if len(chunk) >= STAGING_CHUNK:
-            staging_write(rows_table, chunk)
-            read += len(chunk)
-            chunk = []
-            SupporterImport.objects.filter(pk=import_id).update(
-                rows_done=read, bytes_done=stream.tell()
-            )
-            if read % (10 * STAGING_CHUNK) == 0:
-                log(f"  {read:,} rows read")
-    staging_write(rows_table, chunk)
-    return read + len(chunk)
-
-
-def _merge(supporter_import: SupporterImport, file_format: FileFormat, rows_table, started) -> None:
-    _, people_table, created_table = staging_names(supporter_import.pk)
-    now = timezone.now()
-    with transaction.atomic():
-        tag_ids = [
-            Tag.objects.get_or_create(name=name)[0].pk for name in supporter_import.tag_names
-        ]
-        counts = staging_merge(
-            rows_table=rows_table,
-            people_table=people_table,
-            created_table=created_table,
-            import_id=supporter_import.pk,
-            tag_ids=tag_ids,
-            source=_source(supporter_import),
-            consent_wording=supporter_import.consent_wording,
-            consent_source=supporter_import.consent_source,
-            now=now,
-        )
-        summary = {
-            "duplicates_in_file": counts.duplicates_in_file,
-            "existing": counts.existing,
-            "existing_not_subscribed": counts.existing_not_subscribed,
-            "consent_records": counts.consent_records,
-            "encoding": file_format.note,
-            "delimiter": file_format.delimiter,
-            "merge_steps": counts.steps,
-        }
-        SupporterImport.objects.filter(pk=supporter_import.pk).update(
-            status=Status.DONE,
-            rows=counts.rows,
-            created=counts.created,
-            merged=counts.merged,
-            rejected=counts.rejected,
-            summary=summary,
-        )
-        SupporterAuditEntry.objects.create(
-            actor=supporter_import.started_by,
-            actor_name=supporter_import.started_by_name,
-            action=SupporterAuditEntry.Action.IMPORTED,
-            row_count=counts.rows,
-            detail=(
-                f"Import {supporter_import.pk} of {supporter_import.original_name}: "
-                f"{counts.created} created, {counts.merged} merged, {counts.rejected} rejected; "
-                f"tags {', '.join(supporter_import.tag_names)}"
-            )[:500],
-        )
+    SupporterAuditEntry.objects.create(
+        actor=supporter_import.started_by,
+        actor_name=supporter_import.started_by_name,
+        action=SupporterAuditEntry.Action.IMPORTED,
+        row_count=total["rows"],
+        detail=(
+            f"Import {supporter_import.pk} of {supporter_import.original_name}: "
+            f"{total['created']} created, {total['merged']} merged, {total['rejected']} "
+            f"rejected; tags {', '.join(supporter_import.tag_names)}"
+        )[:500],
+    )
 
 
 def _source(supporter_import: SupporterImport) -> str:
@@ -266,9 +308,17 @@ def _source(supporter_import: SupporterImport) -> str:
     return f"{SOURCE_PREFIX}{supporter_import.pk}:{supporter_import.original_name}"[:100]
 
 
-def _fail(import_id: int, error: str) -> None:
-    SupporterImport.objects.filter(pk=import_id).update(
-        status=Status.FAILED, error=error, finished_at=timezone.now()
+def _internal_error(import_id: int) -> str:
+    """Say what an import that stopped on an error left: nothing, or the lanes it committed."""
+    parts = SupporterImportPart.objects.filter(supporter_import_id=import_id)
+    if not parts:
+        return "The import stopped on an internal error; nothing was imported."
+    counts = [part.counts for part in parts]
+    return (
+        f"The import stopped on an internal error after committing {len(counts)} of "
+        f"{parts[0].lanes} parts ({sum(c['created'] for c in counts)} supporters created); "
+        "upload the file again to import the rest: those already imported are merged, "
+        "never added twice."
     )
 
 

@@ -1,8 +1,8 @@
 """The staging table: every row of a file, cleaned, in a temporary table of the session.
 
 On PostgreSQL the rows go in by COPY; on SQLite by executemany. Either way the table lives in
-the worker's own database session: nothing another session sees, and nothing left behind by a
-crash (the session's end drops it).
+the database session of its lane (lanes.py), the current thread's: nothing another session
+sees, and nothing left behind by a crash (the session's end drops it).
 """
 
 import contextlib
@@ -13,15 +13,16 @@ from django.db import DatabaseError, connection
 from .cleaning import STAGING_COLUMNS
 
 
-def staging_names(import_id: int) -> tuple[str, str, str]:
-    """Return the names of an import's temporary tables: its rows, people, and the created."""
-    return f"import_rows_{import_id}", f"import_people_{import_id}", f"import_created_{import_id}"
+def staging_names(import_id: int, lane: int) -> tuple[str, str, str]:
+    """Return the names of a lane's temporary tables: its rows, people, and the created."""
+    suffix = f"{import_id}_{lane}"
+    return f"import_rows_{suffix}", f"import_people_{suffix}", f"import_created_{suffix}"
 
 
-def staging_create(import_id: int) -> str:
-    """Create (afresh) the temporary table of an import's rows; return its name."""
-    rows_table = staging_names(import_id)[0]
-    staging_drop(import_id)
+def staging_create(import_id: int, lane: int) -> str:
+    """Create (afresh) the temporary table of a lane's rows; return its name."""
+    rows_table = staging_names(import_id, lane)[0]
+    staging_drop(import_id, lane)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Temporary tables live in the session's own buffers, 8 MB by default: a million
@@ -55,8 +56,8 @@ def staging_write(table: str, rows: Iterable[tuple]) -> None:
             )
 
 
-def staging_drop(import_id: int) -> None:
-    """Drop an import's temporary tables if they exist (a worker's connection is reused)."""
+def staging_drop(import_id: int, lane: int) -> None:
+    """Drop a lane's temporary tables if they exist (a worker's connection is reused)."""
     with connection.cursor() as cursor:
-        for table in staging_names(import_id):
+        for table in staging_names(import_id, lane):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")

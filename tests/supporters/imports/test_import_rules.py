@@ -92,7 +92,9 @@ def test_an_import_that_fails_while_merging_writes_nothing_and_says_so(tmp_path)
         run(tmp_path, "Email,Name\nnew@example.org,New\nknown@example.org,Known\nbad,Row\n")
 
     assert list(Supporter.objects.values_list("email", "first_name")) == [("known@example.org", "")]
-    assert not ConsentRecord.objects.exists() and not Tag.objects.exists()
+    # The tags are made before the merge (every lane's session must see them), and stay empty.
+    assert not ConsentRecord.objects.exists()
+    assert list(Tag.objects.values_list("name", "supporters")) == [("fair", None)]
     assert not SupporterImportRejection.objects.exists()
     supporter_import = SupporterImport.objects.get()
     assert supporter_import.status == "failed" and "nothing was imported" in supporter_import.error
