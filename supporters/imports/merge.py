@@ -112,14 +112,22 @@ def staging_merge(
         if tag_ids:
             tags_table = Supporter.tags.through._meta.db_table
             placeholders = ", ".join(["%s"] * len(tag_ids))
-            run(
-                f"INSERT INTO {tags_table} (supporter_id, tag_id) "  # noqa: S608
-                f"SELECT x.id, t.id FROM (SELECT supporter_id AS id FROM {people_table} "
-                f"WHERE supporter_id IS NOT NULL UNION ALL SELECT id FROM {created_table}) x, "
-                f"{Tag._meta.db_table} t WHERE t.id IN ({placeholders}) ORDER BY x.id, t.id "
-                f"ON CONFLICT DO NOTHING",
-                tag_ids,
-            )
+            # Those created a moment ago have no tags: a plain insert, cheaper than the
+            # speculative one ON CONFLICT makes of every row. Those there before may have.
+            for people, on_conflict in (
+                (created_table, ""),
+                (
+                    f"(SELECT supporter_id AS id FROM {people_table} "  # noqa: S608
+                    f"WHERE supporter_id IS NOT NULL)",
+                    " ON CONFLICT DO NOTHING",
+                ),
+            ):
+                run(
+                    f"INSERT INTO {tags_table} (supporter_id, tag_id) "  # noqa: S608
+                    f"SELECT x.id, t.id FROM {people} x, {Tag._meta.db_table} t "
+                    f"WHERE t.id IN ({placeholders}) ORDER BY x.id, t.id{on_conflict}",
+                    tag_ids,
+                )
         run(
             f"INSERT INTO {ConsentRecord._meta.db_table} "  # noqa: S608
             f"(supporter_id, wording, source_url, ip_truncated, created_at) "
