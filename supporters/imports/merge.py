@@ -1,8 +1,9 @@
-"""Merge an import's staged rows into the list: set-based SQL, in the caller's transaction.
+"""Merge an import's staged rows into the list: set-based SQL, in the transaction of a lane.
 
 The same statements run on PostgreSQL and SQLite except where the dialects differ (the
 per-person aggregate, and learning the ids of the supporters created); tests/supporters/imports
-runs one file through both and compares.
+runs one file through both and compares. A lane (lanes.py) holds every row of its addresses,
+so these statements merge its people whole, as they would the whole file.
 
 Rules (issue 12, item 5):
 - an address on the erased list (SuppressedEmail) or held by an erased supporter is rejected,

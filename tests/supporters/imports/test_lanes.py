@@ -111,13 +111,17 @@ def test_rows_of_one_address_go_to_one_lane_and_rows_without_one_by_line():
     assert lane_of((10, None, None, "", "", "", "", "", "no email address", ""), 4) == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_lane_that_fails_rolls_every_lane_back(tmp_path, settings):
+@pytest.fixture
+def two_lanes(settings):
+    """Two lanes where the database runs them (one on SQLite), known people; the last lane."""
     settings.RALLY_IMPORT_LANES = 2
     known_people()
-    before = outcome()
-    merge = services.staging_merge
-    last_lane = lanes_wanted() - 1
+    return lanes_wanted() - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_that_fails_rolls_every_lane_back(tmp_path, two_lanes):
+    before, merge, last_lane = outcome(), services.staging_merge, two_lanes
 
     def last_lane_fails(**kwargs):
         counts = merge(**kwargs)
@@ -138,12 +142,8 @@ def test_a_lane_that_fails_rolls_every_lane_back(tmp_path, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_lane_that_fails_while_staging_stops_the_reader_and_the_other_lanes(tmp_path, settings):
-    settings.RALLY_IMPORT_LANES = 2
-    known_people()
-    before = outcome()
-    write = lanes.staging_write
-    last_lane = lanes_wanted() - 1
+def test_a_lane_that_fails_while_staging_stops_the_reader_and_the_other_lanes(tmp_path, two_lanes):
+    before, write, last_lane = outcome(), lanes.staging_write, two_lanes
     written = []
 
     def copy_breaks_on_the_third_chunk(table, rows):
@@ -166,9 +166,7 @@ def test_a_lane_that_fails_while_staging_stops_the_reader_and_the_other_lanes(tm
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_crash_between_two_lanes_commits_is_resumed_by_the_next_run(tmp_path, settings):
-    settings.RALLY_IMPORT_LANES = 2
-    known_people()
+def test_a_crash_between_two_lanes_commits_is_resumed_by_the_next_run(tmp_path, two_lanes):
     path = file_write(tmp_path)
     if connection.vendor != "postgresql":
         # One lane, one transaction: there is no second commit to crash before.
