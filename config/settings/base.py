@@ -163,6 +163,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mailings.tasks.tracking_event_sweep_task",
         "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
     },
+    # Uploads of imports nobody started are deleted (RALLY_IMPORT_DRAFT_HOURS).
+    "supporter-import-drafts-expire": {
+        "task": "supporters.tasks.supporter_import_drafts_expire_task",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Email -------------------------------------------------------------------------------------
@@ -244,6 +249,9 @@ RALLY_SOFT_BOUNCE_WINDOW_DAYS = env.int("RALLY_SOFT_BOUNCE_WINDOW_DAYS", default
 # people (supporters/imports/lanes.py): PostgreSQL runs one session on one core, so this many
 # cores work on it. 1 merges in one session; SQLite always does.
 RALLY_IMPORT_LANES = env.int("RALLY_IMPORT_LANES", default=2)
+# An uploaded list (people's addresses) whose import nobody started within this many hours is
+# deleted; the import is marked failed, saying so.
+RALLY_IMPORT_DRAFT_HOURS = env.int("RALLY_IMPORT_DRAFT_HOURS", default=24)
 # A sending mailing with no batch claimed for this long has its task chains queued again.
 RALLY_SEND_STALL_SECONDS = env.int("RALLY_SEND_STALL_SECONDS", default=120)
 # A send to more recipients than this waits, "awaiting approval", until a second campaigner

@@ -12,8 +12,10 @@ import contextlib
 import io
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import BinaryIO
 
+from django.conf import settings
 from django.core.files import File
 from django.db import connection
 from django.utils import timezone
@@ -91,6 +93,31 @@ def supporter_import_start(*, supporter_import_id: int, mapping: list[str]) -> b
     if queued:
         supporter_import_task.delay_on_commit(supporter_import_id)
     return bool(queued)
+
+
+def supporter_import_drafts_expire() -> int:
+    """Delete the uploads of drafts left unstarted for RALLY_IMPORT_DRAFT_HOURS; return how many.
+
+    An upload is a list of people's addresses: kept only while it may still be imported. The
+    import stays, failed, saying why, so the campaigner sees what became of it. By beat.
+    """
+    hours = settings.RALLY_IMPORT_DRAFT_HOURS
+    cutoff = timezone.now() - timedelta(hours=hours)
+    expired = 0
+    for supporter_import in SupporterImport.objects.filter(
+        status=Status.DRAFT, created_at__lt=cutoff
+    ).exclude(file=""):
+        # Only if still a draft now: a campaigner may start it while this runs.
+        if SupporterImport.objects.filter(pk=supporter_import.pk, status=Status.DRAFT).update(
+            status=Status.FAILED,
+            file="",
+            finished_at=timezone.now(),
+            error=f"Not started within {hours} hours, so the upload was deleted; "
+            "upload the file again to import it.",
+        ):
+            supporter_import.file.delete(save=False)
+            expired += 1
+    return expired
 
 
 def binary_stream(stored: File) -> BinaryIO:

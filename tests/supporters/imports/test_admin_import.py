@@ -2,11 +2,15 @@
 
 import csv
 import io
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 
+from supporters.imports.services import supporter_import_drafts_expire
 from supporters.models import Supporter, SupporterAuditEntry, SupporterImport
 from tests.processes import wait_for
 
@@ -155,3 +159,24 @@ def test_deleting_a_draft_import_deletes_its_upload(client, settings, tmp_path):
 
     assert response.status_code == 302
     assert not SupporterImport.objects.exists() and not list((tmp_path / "imports").iterdir())
+
+
+@pytest.mark.django_db
+def test_an_upload_nobody_imports_is_deleted_after_a_day(client, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    client = importer(client)
+    for _ in range(3):
+        upload(client)
+    stale, fresh, started = SupporterImport.objects.order_by("pk")
+    day_ago = timezone.now() - timedelta(hours=settings.RALLY_IMPORT_DRAFT_HOURS, minutes=1)
+    SupporterImport.objects.filter(pk__in=[stale.pk, started.pk]).update(created_at=day_ago)
+    SupporterImport.objects.filter(pk=started.pk).update(status="queued")
+
+    assert supporter_import_drafts_expire() == 1
+
+    stale.refresh_from_db()
+    assert (stale.status, stale.file.name) == ("failed", "")
+    assert "upload the file again" in stale.error and stale.finished_at is not None
+    kept = {path.name for path in (tmp_path / "imports").iterdir()}
+    assert kept == {Path(fresh.file.name).name, Path(started.file.name).name}
+    assert supporter_import_drafts_expire() == 0  # safe twice
