@@ -14,7 +14,6 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 from django.core.management.base import CommandError
-from django.db import connection
 
 from bench.worker_processes import current_database_url
 
@@ -35,16 +34,6 @@ def server_options_settle(options: dict, *, cores: int) -> None:
         options["worker_class"] = ""
     elif options["worker_class"] != "gthread":
         options["threads"] = 1
-
-
-def require_postgresql(command: str) -> None:
-    """Refuse a benchmark of a deployment on SQLite, whose numbers mean nothing for a server."""
-    if connection.vendor != "postgresql":
-        raise CommandError(
-            f"{command} measures a deployment and needs PostgreSQL: set DATABASE_URL="
-            "postgres://… (SQLite takes one writer at a time, so its numbers mean nothing "
-            "for a server)."
-        )
 
 
 class WebServer:

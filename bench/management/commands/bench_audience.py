@@ -14,10 +14,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from bench.content import HTML_BODY, SUBJECT, TEXT_BODY
+from bench.preconditions import require_migrated
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from campaigns.models import Campaign, Petition, Signature
 from mailings.models import Mailing
@@ -58,9 +58,7 @@ class Command(BaseCommand):
     def handle(self, *args, supporters, repeat, audience, keep, **options):
         if supporters < 1 or repeat < 1:
             raise CommandError("--supporters and --repeat must be at least 1.")
-        executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            raise CommandError("The database has unapplied migrations: run `manage.py migrate`.")
+        require_migrated()
 
         synthetic_supporters_ensure(supporters, log=self.stderr.write)
         _delete_run()

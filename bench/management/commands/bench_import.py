@@ -18,9 +18,9 @@ from django.conf import settings
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from bench.import_file import HEADER, NEW_PREFIX, import_file_write
+from bench.preconditions import require_migrated
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from bench.worker_processes import start_celery_worker
 from config.celery_app import app as celery_app
@@ -46,9 +46,7 @@ class Command(BaseCommand):
     def handle(self, *args, rows, supporters, redis_db, timeout, **options):
         if rows < 1 or supporters < 1:
             raise CommandError("--rows and --supporters must be at least 1.")
-        executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            raise CommandError("The database has unapplied migrations: run `manage.py migrate`.")
+        require_migrated()
         synthetic_supporters_ensure(supporters, log=self.stderr.write)
         _delete_run()
         redis_url = f"{settings.REDIS_URL.rsplit('/', 1)[0]}/{redis_db}"

@@ -12,7 +12,6 @@ creating 2M takes a while.
 
 import json
 import os
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -20,15 +19,13 @@ from pathlib import Path
 import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
+from bench.preconditions import require_migrated, require_postgresql, require_wrk
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from bench.web_server import (
     SERVERS,
     WebServer,
     fetch_csrf,
-    require_postgresql,
     server_options_settle,
 )
 from bench.wrk import run_wrk, summarise
@@ -102,14 +99,8 @@ class Command(BaseCommand):
         require_postgresql("bench_sign")
         if options["requests"] < 1 or concurrency < 1:
             raise CommandError("--requests and --concurrency must be at least 1.")
-        wrk = shutil.which("wrk")
-        if wrk is None:
-            raise CommandError(
-                "wrk is not installed; it is the load generator: apt-get install wrk"
-            )
-        executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            raise CommandError("The database has unapplied migrations: run `manage.py migrate`.")
+        wrk = require_wrk()
+        require_migrated()
 
         if not 0 <= options["returning"] <= 1:
             raise CommandError("--returning is a share between 0 and 1.")

@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import tempfile
 import time
 import uuid
@@ -25,10 +24,10 @@ import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from bench.web_server import SERVERS, WebServer, require_postgresql, server_options_settle
+from bench.preconditions import require_migrated, require_postgresql, require_wrk
+from bench.web_server import SERVERS, WebServer, server_options_settle
 from bench.worker_processes import start_celery_worker
 from bench.wrk import run_wrk
 from campaigns.models import Campaign
@@ -75,14 +74,8 @@ class Command(BaseCommand):
             raise CommandError("--events and --concurrency must be at least 1.")
         if not 0 <= options["duplicates"] < 1:
             raise CommandError("--duplicates is a share between 0 and 1 (less than 1).")
-        wrk = shutil.which("wrk")
-        if wrk is None:
-            raise CommandError(
-                "wrk is not installed; it is the load generator: apt-get install wrk"
-            )
-        executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            raise CommandError("The database has unapplied migrations: run `manage.py migrate`.")
+        wrk = require_wrk()
+        require_migrated()
 
         run = uuid.uuid4().hex[:8]
         redis_url = _with_redis_db(settings.REDIS_URL, BENCH_REDIS_DB)
