@@ -16,7 +16,7 @@ from campaigns.links import make_petition_token
 from supporters.models import Supporter
 
 from .models import Mailing
-from .rendering import compiled_mailing, merge_fields
+from .rendering import compiled_mailing, supporter_merge_fields
 from .tracking_links import read_click_token
 
 # The query parameter campaigns/views.py reads a personal link's token from.
@@ -58,16 +58,7 @@ def click_destination(token: str) -> ClickDestination | None:
     )
     if supporter is None:
         return None
-    fields = merge_fields(
-        compiled=compiled,
-        supporter_id=supporter.pk,
-        email=supporter.email,
-        first_name=supporter.first_name,
-        last_name=supporter.last_name,
-        country=str(supporter.country or ""),
-        language=supporter.language,
-    )
-    url = link.render(fields)
+    url = link.render(supporter_merge_fields(compiled, supporter))
     if not is_web_url(url):
         return None
     petition_page = own_petition_page(url)

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django_countries import countries
 
 from campaigns.links import make_petition_token
+from supporters.models import Supporter
 from supporters.tokens import make_unsubscribe_token, unsubscribe_mailto_address_for_token
 
 from .compose import compose_message
@@ -228,6 +229,22 @@ def merge_fields(
         "petition_url": petition_url,
         "unsubscribe_url": unsubscribe_url(supporter_id),
     }
+
+
+def supporter_merge_fields(compiled: CompiledMailing, supporter: Supporter) -> dict[str, str]:
+    """Return a supporter's merge fields as the send queue makes them from its claimed row.
+
+    For what renders one supporter outside a send: previews, test copies, the click redirect.
+    """
+    return merge_fields(
+        compiled=compiled,
+        supporter_id=supporter.pk,
+        email=supporter.email,
+        first_name=supporter.first_name,
+        last_name=supporter.last_name,
+        country=str(supporter.country or ""),
+        language=supporter.language,
+    )
 
 
 def build_message(

@@ -10,13 +10,17 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from mailings.models import Mailing
-from mailings.rendering import build_message, compile_merge_template, compiled_mailing
+from mailings.rendering import (
+    build_message,
+    compile_merge_template,
+    compiled_mailing,
+    supporter_merge_fields,
+)
 from mailings.selectors import mailing_audience_sample
 from mailings.services.test_send import (
     TEST_SEND_MAX_ADDRESSES,
     MailingTestSendRefused,
     mailing_test_send,
-    supporter_merge_fields,
 )
 from supporters.models import Language, Supporter
 

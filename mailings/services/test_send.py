@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from mailings import tasks
 from mailings.models import Mailing, MailingAuditEntry
-from mailings.rendering import build_message, compiled_mailing, merge_fields
+from mailings.rendering import build_message, compiled_mailing, supporter_merge_fields
 from supporters.models import Supporter
 
 from .audit import mailing_audit_record
@@ -89,16 +89,3 @@ def mailing_test_copies_send(*, mailing_id: int, supporter_id: int, addresses: l
         message.metadata = {"mailing_id": str(mailing_id), "test_copy": "1"}
         message.send()
     return len(addresses)
-
-
-def supporter_merge_fields(compiled, supporter: Supporter) -> dict[str, str]:
-    """The merge fields of one supporter, as the send queue makes them (previews, tests)."""
-    return merge_fields(
-        compiled=compiled,
-        supporter_id=supporter.pk,
-        email=supporter.email,
-        first_name=supporter.first_name,
-        last_name=supporter.last_name,
-        country=str(supporter.country or ""),
-        language=supporter.language,
-    )

@@ -11,7 +11,12 @@ from django.core import mail
 from campaigns.links import read_petition_token
 from campaigns.models import Signature
 from mailings.models import Delivery, LinkClick, Mailing, MailingVersion
-from mailings.rendering import CompiledMailing, build_message, compiled_mailing, merge_fields
+from mailings.rendering import (
+    CompiledMailing,
+    build_message,
+    compiled_mailing,
+    supporter_merge_fields,
+)
 from mailings.services import delivery_snapshot, mailing_send, mailing_send_batch
 from mailings.tracking_links import (
     make_click_token,
@@ -65,18 +70,9 @@ def supporter():
 
 def bulk_message(mailing, supporter, *, tracked=True, version=""):
     compiled = compiled_mailing(mailing)
-    fields = merge_fields(
-        compiled=compiled,
-        supporter_id=supporter.pk,
-        email=supporter.email,
-        first_name=supporter.first_name,
-        last_name=supporter.last_name,
-        country=str(supporter.country),
-        language=supporter.language,
-    )
     return build_message(
         compiled=compiled,
-        fields=fields,
+        fields=supporter_merge_fields(compiled, supporter),
         delivery_id=1,
         version=version,
         tracked_supporter_id=supporter.pk if tracked else None,
