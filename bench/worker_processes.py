@@ -48,6 +48,12 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def redis_url_with_db(url: str, db: int) -> str:
+    """Return a Redis URL naming database `db` instead of its own (or the default)."""
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{db}"
+
+
 def start_celery_worker(
     *,
     name: str,

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from bench.import_file import HEADER, NEW_PREFIX, import_file_write
 from bench.preconditions import require_migrated
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
-from bench.worker_processes import start_celery_worker
+from bench.worker_processes import redis_url_with_db, start_celery_worker
 from config.celery_app import app as celery_app
 from supporters.imports.mapping import mapping_guess
 from supporters.imports.services import supporter_import_create, supporter_import_start
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         require_migrated()
         synthetic_supporters_ensure(supporters, log=self.stderr.write)
         _delete_run()
-        redis_url = f"{settings.REDIS_URL.rsplit('/', 1)[0]}/{redis_db}"
+        redis_url = redis_url_with_db(settings.REDIS_URL, redis_db)
         redis.Redis.from_url(redis_url).delete("bulk")
         celery_app.conf.broker_url = redis_url
         worker = None

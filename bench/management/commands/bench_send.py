@@ -18,7 +18,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from bench.content import HTML_BODY, SUBJECT, TEXT_BODY
-from bench.worker_processes import process_tree_memory_mb, start_celery_worker
+from bench.worker_processes import (
+    process_tree_memory_mb,
+    redis_url_with_db,
+    start_celery_worker,
+)
 from campaigns.models import Campaign, Petition
 from config.celery_app import app as celery_app
 from mailings.models import Delivery, Mailing
@@ -59,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError("--recipients must be at least 1.")
         from espfakes import FakePostmark, FakeSMTP  # Development dependencies.
 
-        redis_url = _with_db(settings.REDIS_URL, BENCH_REDIS_DB)
+        redis_url = redis_url_with_db(settings.REDIS_URL, BENCH_REDIS_DB)
         redis_client = redis.Redis.from_url(redis_url)
         redis_client.flushdb()
         # Tasks this process queues (the snapshot) go to the benchmark's broker database.
@@ -162,11 +166,6 @@ class Command(BaseCommand):
             "worker_peak_pss_mb": round(peak_pss, 1),
             "redis_peak_mb": round(peak_redis / 2**20, 2),
         }
-
-
-def _with_db(url: str, db: int) -> str:
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    return f"{base}/{db}"
 
 
 def _esp_env(esp: str, fake) -> dict[str, str]:

@@ -28,6 +28,7 @@ from bench.web_server import (
     fetch_csrf,
     server_options_settle,
 )
+from bench.worker_processes import redis_url_with_db
 from bench.wrk import run_wrk, summarise
 from campaigns.models import Campaign, Petition, Signature
 from supporters.models import ConsentRecord, Supporter
@@ -113,7 +114,7 @@ class Command(BaseCommand):
         if stale:
             self.stderr.write(f"Deleted {stale:,} signatures left by an interrupted run.")
         supporters_in_db = Supporter.objects.count()
-        redis_url = _with_redis_db(settings.REDIS_URL, BENCH_REDIS_DB)
+        redis_url = redis_url_with_db(settings.REDIS_URL, BENCH_REDIS_DB)
         redis_client = redis.Redis.from_url(redis_url)
         redis_client.flushdb()
 
@@ -239,8 +240,3 @@ def _delete_signatures(petition: Petition) -> int:
         Supporter.objects.filter(pk__in=chunk).exclude(email__startswith=SYNTHETIC_PREFIX).delete()
     Signature.objects.filter(petition=petition).delete()
     return len(signer_ids)
-
-
-def _with_redis_db(url: str, db: int) -> str:
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    return f"{base}/{db}"

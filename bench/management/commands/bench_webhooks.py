@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from bench.preconditions import require_migrated, require_postgresql, require_wrk
 from bench.web_server import SERVERS, WebServer, server_options_settle
-from bench.worker_processes import start_celery_worker
+from bench.worker_processes import redis_url_with_db, start_celery_worker
 from bench.wrk import run_wrk
 from campaigns.models import Campaign
 from mailings.models import Delivery, Mailing, TrackingEvent
@@ -78,7 +78,7 @@ class Command(BaseCommand):
         require_migrated()
 
         run = uuid.uuid4().hex[:8]
-        redis_url = _with_redis_db(settings.REDIS_URL, BENCH_REDIS_DB)
+        redis_url = redis_url_with_db(settings.REDIS_URL, BENCH_REDIS_DB)
         redis_client = redis.Redis.from_url(redis_url)
         redis_client.flushdb()
         self.stderr.write(f"Creating a mailing of {events:,} sent messages (run {run})…")
@@ -293,8 +293,3 @@ def _ms(microseconds: float | None) -> float | None:
 
 def _per_second(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
-
-
-def _with_redis_db(url: str, db: int) -> str:
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    return f"{base}/{db}"
