@@ -242,6 +242,9 @@ class Delivery(models.Model):
     # The MailingVersion this supporter gets, by language; empty for the mailing's default.
     # Chosen when the audience is frozen, so the ledger says what each supporter was sent.
     version_language = models.CharField(max_length=8, blank=True)
+    # The A/B variant this supporter was sent ("A" to "D"), chosen when the audience is frozen;
+    # empty when the mailing tests nothing. A database default: the snapshot inserts in raw SQL.
+    variant = models.CharField(max_length=1, blank=True, default="", db_default="")
     # Which worker claimed it and until when; the sweep recovers expired leases.
     claimed_by = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
