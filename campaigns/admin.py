@@ -8,13 +8,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html
 
+from config.lib.richtext import sanitize_html
 from supporters.audit import supporter_audit_record
 from supporters.models import SupporterAuditEntry
 
 from .confirmation import signature_confirmation_send
 from .exports import petition_printable_signers, petition_signatures_csv_response
 from .models import Campaign, Petition, PetitionTranslation, Signature
-from .richtext import sanitize_html
 
 # Who may take signers' personal data out of Rally, as a file or on paper.
 SIGNATURE_EXPORT_PERMISSION = "campaigns.export_signatures"

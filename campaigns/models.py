@@ -1,9 +1,8 @@
 from django.db import models
 from django.urls import reverse
 
+from config.lib.richtext import sanitize_html
 from supporters.models import Language, Supporter
-
-from .richtext import sanitize_html
 
 
 class Campaign(models.Model):
@@ -25,7 +24,7 @@ class Petition(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="petitions")
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
-    # Sanitised HTML (see campaigns/richtext.py): the case for signing.
+    # Sanitised HTML (see config/lib/richtext.py): the case for signing.
     body = models.TextField()
     # Who the petition is addressed to, e.g. "President of the Russian Federation".
     target = models.CharField(max_length=200)

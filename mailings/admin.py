@@ -6,18 +6,16 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from supporters.models import Language
-
-from .admin_views import send as send_pages
-from .admin_views.audience import audience_json_view, recipients_html
-from .admin_views.preview import mailing_preview_view, mailing_test_send_view
-from .admin_views.progress import (
+from mailings.admin_views import send as send_pages
+from mailings.admin_views.audience import audience_json_view, recipients_html
+from mailings.admin_views.preview import mailing_preview_view, mailing_test_send_view
+from mailings.admin_views.progress import (
     MailingControlView,
     MailingProgressJsonView,
     MailingProgressPageView,
 )
-from .forms import MailingAdminForm, MailingVersionForm
-from .models import (
+from mailings.forms import MailingAdminForm, MailingVersionForm
+from mailings.models import (
     Delivery,
     Mailing,
     MailingAuditEntry,
@@ -25,10 +23,11 @@ from .models import (
     OutboxMessage,
     TrackingEvent,
 )
-from .rendering import MERGE_FIELDS
-from .selectors import mailing_delivery_counts
-from .services import mailing_audit_record, mailing_cancel, mailing_pause, mailing_resume
-from .templatetags.merge_tags import MERGE_TAGS
+from mailings.rendering import MERGE_FIELDS
+from mailings.selectors import mailing_delivery_counts
+from mailings.services import mailing_audit_record, mailing_cancel, mailing_pause, mailing_resume
+from mailings.templatetags.merge_tags import MERGE_TAGS
+from supporters.models import Language
 
 CONTENT_FIELDS = (
     "campaign", "petition", "name", "subject", "preheader", "from_name", "from_email",

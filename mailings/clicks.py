@@ -13,11 +13,10 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from campaigns.links import make_petition_token
+from mailings.models import Mailing
+from mailings.rendering import compiled_mailing, supporter_merge_fields
+from mailings.tracking_links import read_click_token
 from supporters.models import Supporter
-
-from .models import Mailing
-from .rendering import compiled_mailing, supporter_merge_fields
-from .tracking_links import read_click_token
 
 # The query parameter campaigns/views.py reads a personal link's token from.
 PETITION_TOKEN_PARAMETER = "t"  # noqa: S105 -- a parameter name, not a secret

@@ -29,7 +29,7 @@ from django.utils.safestring import mark_safe
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 
-from campaigns.richtext import css_is_unsafe, sanitize_html
+from config.lib.richtext import css_is_unsafe, sanitize_html
 
 LAYOUT_HTML = "mailings/email/layout.html"
 LAYOUT_TEXT = "mailings/email/layout.txt"

@@ -19,13 +19,12 @@ from django.urls import reverse
 from django_countries import countries
 
 from campaigns.links import make_petition_token
+from mailings.compose import compose_message
+from mailings.models import Mailing
+from mailings.template_checks import syntax_error_message, template_problems
+from mailings.tracking_links import MailingLinks
 from supporters.models import Supporter
 from supporters.tokens import make_unsubscribe_token, unsubscribe_mailto_address_for_token
-
-from .compose import compose_message
-from .models import Mailing
-from .template_checks import syntax_error_message, template_problems
-from .tracking_links import MailingLinks
 
 MERGE_FIELDS = {
     "first_name": 'The first name; may be empty, so try {{ first_name|default:"friend" }}',

@@ -14,10 +14,9 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Signature
+from mailings.models import Delivery, LinkClick, Mailing
+from mailings.rendering import compiled_mailing
 from supporters.models import Language, Supporter
-
-from .models import Delivery, LinkClick, Mailing
-from .rendering import compiled_mailing
 
 
 @dataclass(frozen=True)

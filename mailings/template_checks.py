@@ -23,7 +23,7 @@ from django.template.defaulttags import (
     WithNode,
 )
 
-from .templatetags.merge_tags import MERGE_TAGS
+from mailings.templatetags.merge_tags import MERGE_TAGS
 
 # Filters that would put a supporter's words into the HTML unescaped, or a <script> element.
 FORBIDDEN_FILTERS = {"safe", "safeseq", "json_script"}

@@ -11,10 +11,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from campaigns.confirmation import signature_confirmation_send
 from campaigns.counters import petition_count_add
 from campaigns.models import Petition
+from config.lib.group_commit import BatchAbandoned, GroupCommit
 from supporters.services import truncate_ip
 
 from . import rules
-from .group_commit import BatchAbandoned, GroupCommit
 from .portable import signatures_write_portable
 from .postgres import signatures_write_postgres
 from .types import (
@@ -45,7 +45,7 @@ def signature_create(
     A second signature by the same supporter is a harmless no-op, so the caller can answer
     identically whether or not the email was known. Consent, when given, is recorded with the
     exact wording shown. Concurrent calls in one process share a transaction (see
-    group_commit.py), which is what lets a surge of signers through.
+    config/lib/group_commit.py), which is what lets a surge of signers through.
     """
     if not petition.is_open:
         raise PetitionClosed("This petition is closed and no longer takes signatures.")

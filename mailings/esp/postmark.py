@@ -6,9 +6,8 @@ from urllib.parse import urljoin
 from anymail.exceptions import AnymailRequestsAPIError
 from anymail.message import AnymailMessage
 
+from mailings.esp.base import BatchSender, MessageResult
 from mailings.send_errors import SendError
-
-from .base import BatchSender, MessageResult
 
 
 class PostmarkBatchSender(BatchSender):

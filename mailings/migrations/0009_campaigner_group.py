@@ -2,7 +2,7 @@
 
 A campaigner may not delete supporters, export supporters' data (campaigns.export_signatures),
 nor change users or settings. The group exists after `migrate` alone. Its rights are frozen
-here, as a migration's data must be; mailings/roles.py holds the role as it is now, and
+here, as a migration's data must be; config/lib/roles.py holds the role as it is now, and
 tests/mailings/test_roles_and_audit.py fails while the two differ.
 """
 

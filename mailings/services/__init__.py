@@ -19,21 +19,21 @@ are reported, never re-sent. Outcomes are recorded per batch, so at most one bat
 worker ends up UNKNOWN.
 """
 
-from .approval import (
+from mailings.services.approval import (
     SendRequestOutcome,
     mailing_approve,
     mailing_send_request,
     mailing_unschedule,
 )
-from .audit import mailing_audit_record
-from .batches import (
+from mailings.services.audit import mailing_audit_record
+from mailings.services.batches import (
     BatchOutcome,
     ClaimedDelivery,
     delivery_claim_batch,
     delivery_record_outcome,
     mailing_send_batch,
 )
-from .control import (
+from mailings.services.control import (
     MailingStateError,
     mailing_cancel,
     mailing_finish_if_done,
@@ -43,9 +43,9 @@ from .control import (
     mailing_snapshot_and_start,
     mailing_start_batches,
 )
-from .esp_breaker import mailing_check_esp_feedback
-from .snapshot import delivery_snapshot
-from .sweep import mailing_sweep
+from mailings.services.esp_breaker import mailing_check_esp_feedback
+from mailings.services.snapshot import delivery_snapshot
+from mailings.services.sweep import mailing_sweep
 
 __all__ = [
     "BatchOutcome",

@@ -17,9 +17,14 @@ from django.utils import timezone
 from mailings.campaigner_time import moment_text
 from mailings.models import Mailing, MailingAuditEntry
 from mailings.selectors import mailing_audience_counts
-
-from .audit import mailing_audit_record
-from .control import SENDABLE, MailingStateError, _mailing_move, _mailing_started, _refusal
+from mailings.services.audit import mailing_audit_record
+from mailings.services.control import (
+    SENDABLE,
+    MailingStateError,
+    _mailing_move,
+    _mailing_started,
+    _refusal,
+)
 
 Action = MailingAuditEntry.Action
 Status = Mailing.Status

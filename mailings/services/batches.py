@@ -21,10 +21,9 @@ from mailings.esp.base import MessageResult
 from mailings.models import Delivery, Mailing
 from mailings.rendering import CompiledMailing, build_message, compiled_mailing, merge_fields
 from mailings.send_errors import SendError, classify_send_error
+from mailings.services.control import mailing_finish_if_done, mailing_pause
+from mailings.services.esp_breaker import mailing_check_esp_feedback_from_send
 from supporters.models import Supporter
-
-from .control import mailing_finish_if_done, mailing_pause
-from .esp_breaker import mailing_check_esp_feedback_from_send
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,8 @@ from django.utils import timezone
 from mailings import tasks
 from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.selectors import mailing_audience_counts
-
-from .audit import mailing_audit_record
-from .snapshot import delivery_snapshot
+from mailings.services.audit import mailing_audit_record
+from mailings.services.snapshot import delivery_snapshot
 
 Action = MailingAuditEntry.Action
 Status = Mailing.Status

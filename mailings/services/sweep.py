@@ -9,9 +9,13 @@ from django.utils import timezone
 
 from mailings import tasks
 from mailings.models import Delivery, Mailing
+from mailings.services.control import (
+    MailingStateError,
+    mailing_finish_if_done,
+    mailing_send,
+    mailing_start_batches,
+)
 from supporters.services import supporter_pauses_end
-
-from .control import MailingStateError, mailing_finish_if_done, mailing_send, mailing_start_batches
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,8 @@ from email_validator import EmailNotValidError, validate_email
 from mailings import tasks
 from mailings.models import Mailing, MailingAuditEntry
 from mailings.rendering import build_message, compiled_mailing, supporter_merge_fields
+from mailings.services.audit import mailing_audit_record
 from supporters.models import Supporter
-
-from .audit import mailing_audit_record
 
 # Campaigners test with their own addresses; a longer list is a send, not a test.
 TEST_SEND_MAX_ADDRESSES = 10

@@ -24,8 +24,8 @@ from django.db.models import CharField
 from django.utils import timezone
 from django.utils.text import slugify
 
-from campaigns.signing.group_commit import GroupCommit
 from config.db import insert_many_unless_exist
+from config.lib.group_commit import GroupCommit
 from mailings import tasks
 from mailings.models import TrackingEvent
 

@@ -22,10 +22,9 @@ from django.utils import timezone
 from mailings import tasks
 from mailings.models import Delivery, TrackingEvent
 from mailings.services.esp_breaker import mailing_check_esp_feedback
+from mailings.tracking.kinds import NOTHING, Effect, event_effect
 from supporters.models import Supporter
 from supporters.services import supporter_suppress
-
-from .kinds import NOTHING, Effect, event_effect
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from anymail.exceptions import AnymailAPIError, AnymailWebhookValidationFailure
 from django.db import transaction
 from django.http import HttpResponse
 
-from .intake import tracking_events_collected, tracking_events_store
+from mailings.tracking.intake import tracking_events_collected, tracking_events_store
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from playwright.sync_api import Page, expect
 
+from config.lib.roles import campaigner_group_ensure
 from mailings.models import Delivery, Mailing, OutboxMessage
-from mailings.roles import campaigner_group_ensure
 from tests.browser.conftest import live_server_context
 from tests.factories import PetitionFactory, SignatureFactory, SupporterFactory
 from tests.processes import wait_for

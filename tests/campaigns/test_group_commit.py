@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from campaigns.signing.group_commit import BatchAbandoned, GroupCommit
+from config.lib.group_commit import BatchAbandoned, GroupCommit
 
 
 def wait_until(condition, timeout=10.0):

@@ -7,8 +7,8 @@ from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
+from config.lib.roles import CAMPAIGNER_GROUP, CAMPAIGNER_PERMISSIONS
 from mailings.models import Mailing, MailingAuditEntry
-from mailings.roles import CAMPAIGNER_GROUP, CAMPAIGNER_PERMISSIONS
 from mailings.services import mailing_cancel, mailing_pause, mailing_resume
 from supporters.models import Supporter
 from tests.admin_users import staff_client
@@ -69,7 +69,7 @@ def test_making_the_group_with_the_real_app_registry_leaves_the_registry_as_it_w
 
 def test_the_role_as_migrated_is_the_role_as_written():
     assert CREATE_GROUP.CAMPAIGNER_PERMISSIONS == CAMPAIGNER_PERMISSIONS, (
-        "mailings/roles.py changed the Campaigner role: add a migration that grants it"
+        "config/lib/roles.py changed the Campaigner role: add a migration that grants it"
     )
 
 

@@ -13,8 +13,8 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
+from config.lib.roles import campaigner_group_ensure
 from mailings.models import Delivery, Mailing, MailingAuditEntry
-from mailings.roles import campaigner_group_ensure
 from mailings.services import (
     MailingStateError,
     approval,

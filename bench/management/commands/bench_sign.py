@@ -76,7 +76,7 @@ class Command(BaseCommand):
             "--get-requests", type=int, default=2_000, help="petition page loads before signing"
         )
         # Threads matter: concurrent signatures in one process share a transaction
-        # (campaigns/signing/group_commit.py), where one-request-at-a-time workers write one
+        # (config/lib/group_commit.py), where one-request-at-a-time workers write one
         # each. granian is the default because it is what the Dockerfile runs and it signed and
         # served the page fastest, with a worker per core × 16 threads; gunicorn (gthread or
         # sync) stays to compare against (figures: docs/performance.md).

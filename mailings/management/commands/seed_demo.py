@@ -5,11 +5,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from campaigns.models import Campaign, Petition, PetitionTranslation, Signature
-from campaigns.richtext import sanitize_html
+from config.lib.richtext import sanitize_html
+from config.lib.roles import campaigner_group_ensure
 from mailings.compose import sanitize_mailing_html
 from mailings.demo import content
 from mailings.models import Mailing
-from mailings.roles import campaigner_group_ensure
 from mailings.senders import allowed_senders
 from supporters.models import Supporter, Tag
 
