@@ -2,7 +2,7 @@
 
 Personal links: a signed token that says who was invited, and by which mailing.
 
-The mailing renderer makes these tokens for `{{ petition_url }}` (mailings/rendering.py);
+The mailing renderer makes these tokens for `{{ petition_url }}` (mailings/content/rendering.py);
 `read_petition_token` is for the petition page, to greet the supporter and credit their
 signature to the mailing that brought it.
 """

@@ -14,6 +14,7 @@ from mailings.admin_views.progress import (
     MailingProgressJsonView,
     MailingProgressPageView,
 )
+from mailings.content.rendering import MERGE_FIELDS
 from mailings.forms import MailingAdminForm, MailingVersionForm
 from mailings.models import (
     Delivery,
@@ -23,7 +24,6 @@ from mailings.models import (
     OutboxMessage,
     TrackingEvent,
 )
-from mailings.rendering import MERGE_FIELDS
 from mailings.selectors import mailing_delivery_counts
 from mailings.services import mailing_audit_record, mailing_cancel, mailing_pause, mailing_resume
 from mailings.templatetags.merge_tags import MERGE_TAGS

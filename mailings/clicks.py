@@ -1,7 +1,7 @@
 """Where a tracked link leads: only ever to a link the mailing itself holds.
 
 The token names a mailing, a supporter and an index into the mailing's link list
-(mailings/tracking_links.py); the URL is that link rendered for that supporter, as the send
+(mailings/content/tracked_links.py); the URL is that link rendered for that supporter, as the send
 rendered it. Nothing in the request other than the signed token is read, so the redirect can
 never be pointed anywhere else.
 """
@@ -13,9 +13,9 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from campaigns.links import make_petition_token
+from mailings.content.rendering import compiled_mailing, supporter_merge_fields
+from mailings.content.tracked_links import read_click_token
 from mailings.models import Mailing
-from mailings.rendering import compiled_mailing, supporter_merge_fields
-from mailings.tracking_links import read_click_token
 from supporters.models import Supporter
 
 # The query parameter campaigns/views.py reads a personal link's token from.

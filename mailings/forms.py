@@ -3,10 +3,10 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from mailings.compose import sanitize_mailing_html
+from mailings.content.compose import sanitize_mailing_html
+from mailings.content.rendering import compile_mailing, compile_merge_template
+from mailings.content.senders import Sender, allowed_senders, sender_validate
 from mailings.models import Mailing, MailingVersion
-from mailings.rendering import compile_mailing, compile_merge_template
-from mailings.senders import Sender, allowed_senders, sender_validate
 
 CONTENT_HELP_TEXTS = {
     "subject": 'May use merge fields, e.g. {{ first_name|default:"Friend" }}, join us.',

@@ -14,8 +14,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Signature
+from mailings.content.rendering import compiled_mailing
 from mailings.models import Delivery, LinkClick, Mailing
-from mailings.rendering import compiled_mailing
 from supporters.models import Language, Supporter
 
 

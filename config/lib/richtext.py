@@ -46,7 +46,7 @@ def sanitize_html(html: str, *, keep_style_blocks: bool = False) -> str:
 
     Merge fields such as `{{ petition_url }}` survive: they are plain text, and in an href they
     are a relative URL, which is allowed. `keep_style_blocks` keeps `<style>` elements, which a
-    mailing's body may have: mailings/compose.py inlines them into style attributes and then
+    mailing's body may have: mailings/content/compose.py inlines them into style attributes and then
     sanitises the result again, so their CSS meets the same checks as any style attribute.
     """
     return nh3.clean(

@@ -202,7 +202,7 @@ RALLY_SENDERS = env.json(
     default=[{"name": "Rally campaigns", "email": "campaigns@rally.example", "reply_to": ""}],
 )
 # The domains a mailing's From address may use; empty or unset, the domains of RALLY_SENDERS.
-# mailings/senders.py checks both settings (`manage.py check`).
+# mailings/content/senders.py checks both settings (`manage.py check`).
 RALLY_SENDER_DOMAINS = [
     domain.lower() for domain in env.list("RALLY_SENDER_DOMAINS", default=[])
 ] or sorted(
@@ -296,8 +296,9 @@ RALLY_PETITION_CACHE_SECONDS = env.float("RALLY_PETITION_CACHE_SECONDS", default
 RALLY_SIGN_WRITE_TIMEOUT_MS = env.int("RALLY_SIGN_WRITE_TIMEOUT_MS", default=5000)
 # How long a double opt-in confirmation link stays valid.
 RALLY_CONFIRMATION_MAX_AGE_DAYS = env.int("RALLY_CONFIRMATION_MAX_AGE_DAYS", default=7)
-# How long the tracked links and open pixel of a bulk message work (mailings/tracking_links.py);
-# after that a link shows a neutral page instead of leading anywhere.
+# How long the tracked links and open pixel of a bulk message work
+# (mailings/content/tracked_links.py); after that a link shows a neutral page instead of leading
+# anywhere.
 RALLY_TRACKING_TOKEN_MAX_AGE_DAYS = env.int("RALLY_TRACKING_TOKEN_MAX_AGE_DAYS", default=365)
 
 # --- The list: erasure, import ------------------------------------------------------------------

@@ -9,13 +9,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from mailings.models import Mailing
-from mailings.rendering import (
+from mailings.content.rendering import (
     build_message,
     compile_merge_template,
     compiled_mailing,
     supporter_merge_fields,
 )
+from mailings.models import Mailing
 from mailings.selectors import mailing_audience_sample
 from mailings.services.test_send import (
     TEST_SEND_MAX_ADDRESSES,

@@ -16,10 +16,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailings.backpressure import breaker_failure_rate, breaker_record, send_rate_limiter
+from mailings.content.rendering import (
+    CompiledMailing,
+    build_message,
+    compiled_mailing,
+    merge_fields,
+)
 from mailings.esp import batch_sender_for
 from mailings.esp.base import MessageResult
 from mailings.models import Delivery, Mailing
-from mailings.rendering import CompiledMailing, build_message, compiled_mailing, merge_fields
 from mailings.send_errors import SendError, classify_send_error
 from mailings.services.control import mailing_finish_if_done, mailing_pause
 from mailings.services.esp_breaker import mailing_check_esp_feedback_from_send

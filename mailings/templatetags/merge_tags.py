@@ -2,8 +2,8 @@
 
 No `load`, `include`, `extends`, `url`, `debug` or `for`: a mailing template sees a flat dict
 of strings and nothing else on the server. No `verbatim` either: what it wraps would reach the
-message without the sanitiser ever seeing it as HTML (mailings/compose.py keeps tags out of the
-sanitiser's way); `{% templatetag openbrace %}` writes a literal brace.
+message without the sanitiser ever seeing it as HTML (mailings/content/compose.py keeps tags out
+of the sanitiser's way); `{% templatetag openbrace %}` writes a literal brace.
 """
 
 from django.template import Library, defaulttags

@@ -10,20 +10,20 @@ from django.core import mail
 
 from campaigns.links import read_petition_token
 from campaigns.models import Signature
-from mailings.models import Delivery, LinkClick, Mailing, MailingVersion
-from mailings.rendering import (
+from mailings.content.rendering import (
     CompiledMailing,
     build_message,
     compiled_mailing,
     supporter_merge_fields,
 )
-from mailings.services import delivery_snapshot, mailing_send, mailing_send_batch
-from mailings.tracking_links import (
+from mailings.content.tracked_links import (
     make_click_token,
     make_open_token,
     read_click_token,
     read_open_token,
 )
+from mailings.models import Delivery, LinkClick, Mailing, MailingVersion
+from mailings.services import delivery_snapshot, mailing_send, mailing_send_batch
 from mailings.views import PIXEL_GIF
 from supporters.models import Supporter
 from tests.factories import MailingFactory, PetitionFactory, SupporterFactory

@@ -10,8 +10,13 @@ from django.forms.models import model_to_dict
 from django.test import override_settings
 from django.utils.html import escape
 
+from mailings.content.rendering import (
+    CompiledMailing,
+    build_message,
+    compiled_mailing,
+    merge_fields,
+)
 from mailings.models import Mailing
-from mailings.rendering import CompiledMailing, build_message, compiled_mailing, merge_fields
 from mailings.services import delivery_snapshot, mailing_send, mailing_send_batch
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory
 
@@ -93,13 +98,13 @@ def test_the_layout_wraps_the_body_with_the_preheader_and_a_footer_with_address_
 
 
 def test_the_layout_is_compiled_once_per_mailing_not_per_message(monkeypatch):
-    from mailings import compose
+    from mailings.content import compose
 
     mailing = MailingFactory()
     calls = []
     real = compose.compose_message
     monkeypatch.setattr(
-        "mailings.rendering.compose_message", lambda **kw: calls.append(1) or real(**kw)
+        "mailings.content.rendering.compose_message", lambda **kw: calls.append(1) or real(**kw)
     )
     compiled = compiled_mailing(mailing)
     for supporter_id in range(5):
@@ -414,7 +419,7 @@ def test_the_sender_settings_are_checked_at_start_up():
 
 
 def test_the_layout_speaks_the_language_it_is_composed_in():
-    from mailings.compose import compose_message
+    from mailings.content.compose import compose_message
 
     message = compose_message(preheader="", html_body="<p>Привет</p>", text_body="", language="ru")
     assert '<html lang="ru">' in message.html

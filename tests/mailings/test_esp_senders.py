@@ -5,8 +5,8 @@ import email.policy
 
 import pytest
 
+from mailings.content.rendering import CompiledMailing, build_message, merge_fields
 from mailings.esp.smtp import mime_bytes
-from mailings.rendering import CompiledMailing, build_message, merge_fields
 from tests.factories import MailingFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,8 +2,8 @@
 
 import pytest
 
+from mailings.content.rendering import CompiledMailing
 from mailings.models import Delivery, Mailing, MailingVersion, OutboxMessage
-from mailings.rendering import CompiledMailing
 from mailings.services import delivery_snapshot, mailing_send
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory
 from tests.processes import wait_for

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from campaigns.links import read_petition_token
-from mailings.rendering import (
+from mailings.content.rendering import (
     CompiledMailing,
     build_message,
     compile_merge_template,

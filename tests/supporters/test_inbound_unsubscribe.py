@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from mailings.rendering import CompiledMailing, build_message, merge_fields
+from mailings.content.rendering import CompiledMailing, build_message, merge_fields
 from supporters.models import Supporter
 from supporters.tokens import (
     find_unsubscribe_mailto_tokens,

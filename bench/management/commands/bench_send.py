@@ -25,9 +25,9 @@ from bench.worker_processes import (
 )
 from campaigns.models import Campaign, Petition
 from config.celery_app import app as celery_app
+from mailings.content.senders import allowed_senders
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
-from mailings.senders import allowed_senders
 from mailings.services import mailing_send
 from supporters.models import Supporter, Tag
 

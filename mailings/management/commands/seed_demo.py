@@ -7,10 +7,10 @@ from django.db import transaction
 from campaigns.models import Campaign, Petition, PetitionTranslation, Signature
 from config.lib.richtext import sanitize_html
 from config.lib.roles import campaigner_group_ensure
-from mailings.compose import sanitize_mailing_html
+from mailings.content.compose import sanitize_mailing_html
+from mailings.content.senders import allowed_senders
 from mailings.demo import content
 from mailings.models import Mailing
-from mailings.senders import allowed_senders
 from supporters.models import Supporter, Tag
 
 DEMO_USERNAME = "campaigner"

@@ -45,7 +45,7 @@ def basic_auth(secret: str | None = None) -> dict:
 
 
 def metadata_for(delivery) -> dict:
-    """Return the metadata the send queue attaches (mailings/rendering.py build_message)."""
+    """Return the metadata the send queue attaches (mailings/content/rendering.py build_message)."""
     return {"delivery_id": str(delivery.pk), "mailing_id": str(delivery.mailing_id)}
 
 

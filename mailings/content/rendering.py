@@ -4,7 +4,7 @@ Campaigners' templates are compiled once per process (see `compiled_mailing`) by
 knows only a short list of harmless tags and Django's filters, and are rendered from a flat dict
 of strings: no model instance, setting or request ever reaches a campaigner's template. What
 they wrote is set in the base layout, with a plain-text part made from the HTML when none is
-written, by mailings/compose.py; the compiled result is rendered per message.
+written, by mailings/content/compose.py; the compiled result is rendered per message.
 """
 
 from dataclasses import dataclass
@@ -19,10 +19,10 @@ from django.urls import reverse
 from django_countries import countries
 
 from campaigns.links import make_petition_token
-from mailings.compose import compose_message
+from mailings.content.compose import compose_message
+from mailings.content.template_checks import syntax_error_message, template_problems
+from mailings.content.tracked_links import MailingLinks
 from mailings.models import Mailing
-from mailings.template_checks import syntax_error_message, template_problems
-from mailings.tracking_links import MailingLinks
 from supporters.models import Supporter
 from supporters.tokens import make_unsubscribe_token, unsubscribe_mailto_address_for_token
 
@@ -258,7 +258,8 @@ def build_message(
     """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058).
 
     A bulk message gives `tracked_supporter_id`, its links then go through the click redirect
-    and it carries an open pixel (mailings/tracking_links.py); previews and test copies do not.
+    and it carries an open pixel (mailings/content/tracked_links.py); previews and test copies
+    do not.
     """
     rendered = compiled.render(fields, version, tracked_supporter_id=tracked_supporter_id)
     token = fields["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]

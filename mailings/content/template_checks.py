@@ -1,6 +1,6 @@
 """Check a campaigner's template: only known merge fields, allowed tags and safe filters.
 
-mailings/rendering.py compiles a campaigner's templates and asks these checks what is wrong
+mailings/content/rendering.py compiles a campaigner's templates and asks these checks what is wrong
 with one, so the admin form can name each mistake and its line.
 """
 

@@ -8,10 +8,10 @@ campaigner's own, or is made from that HTML (inscriptis) with links kept as visi
 gets the same footer (layout.txt).
 
 All of it works on template source, merge fields in place, so it runs when a mailing is saved
-and when a worker first compiles it (mailings/rendering.py), never once per message. While the
-HTML is parsed and written out again, each template tag is swapped for a placeholder word, so
-no parser can escape, reorder or drop one unnoticed, and an entity such as `&#123;` that a
-parser decodes can never become a tag of its own.
+and when a worker first compiles it (mailings/content/rendering.py), never once per message.
+While the HTML is parsed and written out again, each template tag is swapped for a placeholder
+word, so no parser can escape, reorder or drop one unnoticed, and an entity such as `&#123;`
+that a parser decodes can never become a tag of its own.
 """
 
 import re
