@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailings import views
+from mailings.links import views
 
 app_name = "mailings"
 

@@ -12,9 +12,9 @@ and the HTML ends with a pixel, `tracked_open_url`. Per message `message_fields`
   it is shown as, and no pixel, so that a campaigner's clicks and opens never count as a
   supporter's, nor credit a signature to the mailing.
 
-A token names an index, never a URL: the redirect (mailings/clicks.py) renders the link that the
-index names in this list, so it can only ever lead where the mailing itself linked. Neither
-the unsubscribe link (`{{ unsubscribe_url }}`) nor mailto: links are tracked.
+A token names an index, never a URL: the redirect (mailings/links/redirect.py) renders the link
+that the index names in this list, so it can only ever lead where the mailing itself linked.
+Neither the unsubscribe link (`{{ unsubscribe_url }}`) nor mailto: links are tracked.
 
 The list is made from the mailing's content, which cannot change once the mailing leaves draft
 (MailingAdmin.get_readonly_fields), so an index means the same link for as long as the mailing

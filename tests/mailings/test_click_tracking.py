@@ -22,9 +22,9 @@ from mailings.content.tracked_links import (
     read_click_token,
     read_open_token,
 )
+from mailings.links.views import PIXEL_GIF
 from mailings.models import Delivery, LinkClick, Mailing, MailingVersion
 from mailings.services import delivery_snapshot, mailing_send, mailing_send_batch
-from mailings.views import PIXEL_GIF
 from supporters.models import Supporter
 from tests.factories import MailingFactory, PetitionFactory, SupporterFactory
 

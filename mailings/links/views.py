@@ -12,9 +12,9 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
-from mailings.clicks import click_destination
 from mailings.content.tracked_links import read_open_token
-from mailings.services.clicks import delivery_open_record, link_click_record
+from mailings.links.redirect import click_destination
+from mailings.links.services import delivery_open_record, link_click_record
 
 # A transparent 1×1 GIF.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
