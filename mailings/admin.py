@@ -14,6 +14,7 @@ from mailings.admin_views.progress import (
     MailingProgressJsonView,
     MailingProgressPageView,
 )
+from mailings.audit import mailing_audit_record
 from mailings.content.rendering import MERGE_FIELDS
 from mailings.forms import MailingAdminForm, MailingVersionForm
 from mailings.models import (
@@ -25,7 +26,7 @@ from mailings.models import (
     TrackingEvent,
 )
 from mailings.selectors import mailing_delivery_counts
-from mailings.services import mailing_audit_record, mailing_cancel, mailing_pause, mailing_resume
+from mailings.sending import mailing_cancel, mailing_pause, mailing_resume
 from mailings.templatetags.merge_tags import MERGE_TAGS
 from supporters.models import Language
 

@@ -292,7 +292,7 @@ class Delivery(models.Model):
                 name="delivery_mailing_sent_at",
             ),
             # The breaker counts a mailing's complaints and hard bounces after each of them
-            # (mailings/services/esp_breaker.py). Only those rows are in it: few, and none
+            # (mailings/sending/breaker.py). Only those rows are in it: few, and none
             # from a snapshot's inserts.
             models.Index(
                 fields=["mailing", "esp_status", "sent_at"],

@@ -16,7 +16,7 @@ from django.db import OperationalError
 
 @shared_task(ignore_result=True)
 def mailing_snapshot_task(mailing_id: int) -> None:
-    from mailings.services import mailing_snapshot_and_start
+    from mailings.sending import mailing_snapshot_and_start
 
     mailing_snapshot_and_start(mailing_id=mailing_id)
 
@@ -28,7 +28,7 @@ def mailing_send_batch_task(self, mailing_id: int, attempt: int = 0) -> None:
     Fan-out is by chain, never one task per recipient, so the broker stays small whatever the
     audience size; a duplicated task is harmless because claiming is atomic.
     """
-    from mailings.services import mailing_send_batch
+    from mailings.sending import mailing_send_batch
 
     worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
     outcome = mailing_send_batch(mailing_id=mailing_id, worker=worker, attempt=attempt)
@@ -44,7 +44,7 @@ def mailing_send_batch_task(self, mailing_id: int, attempt: int = 0) -> None:
 
 @shared_task(ignore_result=True)
 def mailing_sweep_task() -> None:
-    from mailings.services import mailing_sweep
+    from mailings.sending import mailing_sweep
 
     mailing_sweep()
 
@@ -56,7 +56,7 @@ def mailing_sweep_task() -> None:
     max_retries=5,
 )
 def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[str]) -> None:
-    from mailings.services.test_send import mailing_test_copies_send
+    from mailings.sending.test_send import mailing_test_copies_send
 
     mailing_test_copies_send(mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses)
 
@@ -94,6 +94,6 @@ def tracking_event_sweep_task() -> None:
 @shared_task(ignore_result=True)
 def mailing_check_esp_feedback_task(mailing_id: int) -> None:
     """Check a mailing's complaint and bounce rates once more, after a throttled check skipped."""
-    from mailings.services.esp_breaker import mailing_check_esp_feedback_now
+    from mailings.sending.breaker import mailing_check_esp_feedback_now
 
     mailing_check_esp_feedback_now(mailing_id=mailing_id)

@@ -127,7 +127,7 @@ CELERY_RESULT_BACKEND = None
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 # A task is acknowledged only after it ran, so a killed worker's task is delivered again; every
-# task is written to be safe to run twice (see mailings/services/__init__.py).
+# task is written to be safe to run twice (see mailings/sending/__init__.py).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -239,7 +239,7 @@ RALLY_BREAKER_MIN_SAMPLE = env.int("RALLY_BREAKER_MIN_SAMPLE", default=1000)
 RALLY_BREAKER_COMPLAINT_RATE = env.float("RALLY_BREAKER_COMPLAINT_RATE", default=0.003)
 RALLY_BREAKER_HARD_BOUNCE_RATE = env.float("RALLY_BREAKER_HARD_BOUNCE_RATE", default=0.05)
 # Those rates are counted at most once per this many seconds per mailing, and a trip is never
-# noticed later than that (mailings/services/esp_breaker.py).
+# noticed later than that (mailings/sending/breaker.py).
 RALLY_BREAKER_CHECK_SECONDS = env.float("RALLY_BREAKER_CHECK_SECONDS", default=5.0)
 # Soft bounces (mailbox full, greylisted) suppress an address once this many arrive within
 # the window: a mailbox that keeps refusing is as dead as a hard bounce.

@@ -5,7 +5,7 @@ from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="rally-local-development-only-not-secret")
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="mailings.backends.outbox.EmailBackend")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="mailings.sending.esp.outbox.EmailBackend")
 # A laptop's webhooks still demand credentials (anymail would accept anyone without them).
 ANYMAIL_WEBHOOK_SECRET = env.str("ANYMAIL_WEBHOOK_SECRET", default="rally-local:webhook-secret")
 ANYMAIL.setdefault("WEBHOOK_SECRET", ANYMAIL_WEBHOOK_SECRET)  # noqa: F405

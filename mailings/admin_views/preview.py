@@ -17,7 +17,7 @@ from mailings.content.rendering import (
 )
 from mailings.models import Mailing
 from mailings.selectors import mailing_audience_sample
-from mailings.services.test_send import (
+from mailings.sending.test_send import (
     TEST_SEND_MAX_ADDRESSES,
     MailingTestSendRefused,
     mailing_test_send,

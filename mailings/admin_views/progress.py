@@ -18,7 +18,7 @@ from django.views import View
 
 from mailings.models import Mailing
 from mailings.selectors import MailingProgress, MailingResults, mailing_progress, mailing_results
-from mailings.services import mailing_cancel, mailing_pause, mailing_resume
+from mailings.sending import mailing_cancel, mailing_pause, mailing_resume
 
 Status = Mailing.Status
 

@@ -21,17 +21,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from mailings.campaigner_time import moment_from_wall_time, moment_text, zone_names
 from mailings.models import Mailing
 from mailings.selectors import mailing_audience_counts
-from mailings.services import (
+from mailings.sending import (
     MailingStateError,
     SendRequestOutcome,
     mailing_approve,
     mailing_send_request,
     mailing_unschedule,
 )
-from mailings.services.control import SENDABLE
+from mailings.sending.campaigner_time import moment_from_wall_time, moment_text, zone_names
+from mailings.sending.control import SENDABLE
 from supporters.models import Language
 
 Status = Mailing.Status

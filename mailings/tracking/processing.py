@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from mailings import tasks
 from mailings.models import Delivery, TrackingEvent
-from mailings.services.esp_breaker import mailing_check_esp_feedback
+from mailings.sending.breaker import mailing_check_esp_feedback
 from mailings.tracking.kinds import NOTHING, Effect, event_effect
 from supporters.models import Supporter
 from supporters.services import supporter_suppress
@@ -38,7 +38,7 @@ ESP_STATUS_RANK = {
     Delivery.EspStatus.BOUNCED: 4,
     Delivery.EspStatus.COMPLAINED: 5,
 }
-# What the breaker counts (mailings/services/esp_breaker.py).
+# What the breaker counts (mailings/sending/breaker.py).
 BREAKER_STATUSES = (Delivery.EspStatus.BOUNCED, Delivery.EspStatus.COMPLAINED)
 # Events unprocessed this long had their task lost (Redis forgets); the sweep queues them again.
 SWEEP_AFTER = timedelta(minutes=1)

@@ -69,7 +69,7 @@ def test_compose_check_send_and_watch_an_appeal_in_english_and_russian(desk, cel
     signed = SupporterFactory(email="signed@example.org")
     SignatureFactory(petition=petition, supporter=signed)
     SupporterFactory(email="left@example.org", status="unsubscribed")
-    celery_worker_factory(EMAIL_BACKEND="mailings.backends.outbox.EmailBackend")
+    celery_worker_factory(EMAIL_BACKEND="mailings.sending.esp.outbox.EmailBackend")
 
     # Compose: the appeal, its audience, and a Russian version.
     page = desk

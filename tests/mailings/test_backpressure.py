@@ -5,14 +5,14 @@ import uuid
 
 import pytest
 
-from mailings.backpressure import (
+from mailings.models import Mailing
+from mailings.sending import delivery_snapshot, mailing_send_batch
+from mailings.sending.backpressure import (
     SendRateLimiter,
     breaker_failure_rate,
     breaker_record,
     redis_client,
 )
-from mailings.models import Mailing
-from mailings.services import delivery_snapshot, mailing_send_batch
 from tests.factories import MailingFactory, SupporterFactory
 
 

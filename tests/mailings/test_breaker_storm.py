@@ -11,7 +11,7 @@ import re
 
 from espfakes import FakePostmark
 from mailings.models import Delivery, Mailing, MailingAuditEntry
-from mailings.services import mailing_send
+from mailings.sending import mailing_send
 from supporters.models import Supporter
 from tests.factories import MailingFactory
 from tests.processes import wait_for

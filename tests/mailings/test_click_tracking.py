@@ -24,7 +24,7 @@ from mailings.content.tracked_links import (
 )
 from mailings.links.views import PIXEL_GIF
 from mailings.models import Delivery, LinkClick, Mailing, MailingVersion
-from mailings.services import delivery_snapshot, mailing_send, mailing_send_batch
+from mailings.sending import delivery_snapshot, mailing_send, mailing_send_batch
 from supporters.models import Supporter
 from tests.factories import MailingFactory, PetitionFactory, SupporterFactory
 

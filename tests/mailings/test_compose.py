@@ -17,7 +17,7 @@ from mailings.content.rendering import (
     merge_fields,
 )
 from mailings.models import Mailing
-from mailings.services import delivery_snapshot, mailing_send, mailing_send_batch
+from mailings.sending import delivery_snapshot, mailing_send, mailing_send_batch
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
-from mailings.services import (
+from mailings.sending import (
     MailingStateError,
     delivery_snapshot,
     mailing_cancel,
@@ -86,7 +86,7 @@ def test_a_scheduled_mailing_starts_when_its_time_comes(django_capture_on_commit
 
 
 def test_sweep_leaves_a_live_claim_alone(sending):
-    from mailings.services import delivery_claim_batch
+    from mailings.sending import delivery_claim_batch
 
     delivery_claim_batch(mailing_id=sending.pk, worker="alive", size=2)
     mailing_sweep()
@@ -95,7 +95,7 @@ def test_sweep_leaves_a_live_claim_alone(sending):
 
 
 def test_sweep_requeues_a_snapshot_only_once_it_is_overdue():
-    from mailings.backpressure import redis_client
+    from mailings.sending.backpressure import redis_client
 
     def queued_snapshots() -> int:
         messages = redis_client().lrange("bulk", 0, -1)

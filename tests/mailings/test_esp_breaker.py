@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from config.redis import redis_client
 from mailings.models import Delivery, Mailing, MailingAuditEntry
-from mailings.services import delivery_snapshot, esp_breaker, mailing_resume, mailing_send_batch
-from mailings.services.esp_breaker import (
+from mailings.sending import breaker as esp_breaker
+from mailings.sending import delivery_snapshot, mailing_resume, mailing_send_batch
+from mailings.sending.breaker import (
     esp_feedback_counts,
     mailing_check_esp_feedback,
     mailing_check_esp_feedback_now,

@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.core.mail import get_connection
 
-from mailings.services.batches import _open
+from mailings.sending.batches import _open
 
 API_URL = "http://127.0.0.1:9/"  # never contacted: nothing is sent
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")

@@ -6,7 +6,7 @@ import email.policy
 import pytest
 
 from mailings.content.rendering import CompiledMailing, build_message, merge_fields
-from mailings.esp.smtp import mime_bytes
+from mailings.sending.esp.smtp import mime_bytes
 from tests.factories import MailingFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,8 +57,8 @@ def smtp_sender(settings):
     from django.core.mail import get_connection
 
     from espfakes import FakeSMTP
-    from mailings.esp import batch_sender_for
-    from mailings.esp.smtp import SMTPSender
+    from mailings.sending.esp import batch_sender_for
+    from mailings.sending.esp.smtp import SMTPSender
 
     with FakeSMTP(record_bodies=False, reject_recipients=["refused3@example.org"]) as sink:
         for name, value in sink.django_settings().items():

@@ -4,7 +4,7 @@ import pytest
 
 from mailings.content.rendering import CompiledMailing
 from mailings.models import Delivery, Mailing, MailingVersion, OutboxMessage
-from mailings.services import delivery_snapshot, mailing_send
+from mailings.sending import delivery_snapshot, mailing_send
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory
 from tests.processes import wait_for
 
@@ -62,7 +62,7 @@ def test_a_worker_sends_each_supporter_their_languages_version_once(celery_worke
     russian_version(mailing)
     ivan = SupporterFactory(first_name="Ivan", language="ru", email="ivan@example.org")
     ann = SupporterFactory(first_name="Ann", language="en", email="ann@example.org")
-    celery_worker_factory(EMAIL_BACKEND="mailings.backends.outbox.EmailBackend")
+    celery_worker_factory(EMAIL_BACKEND="mailings.sending.esp.outbox.EmailBackend")
     mailing_send(mailing=mailing)
     wait_for(
         lambda: Mailing.objects.get(pk=mailing.pk).status == Mailing.Status.SENT,

@@ -137,7 +137,7 @@ def test_a_worker_on_the_transactional_queue_delivers_the_test_copy(client, cele
     mailing = MailingFactory()
     supporter = SupporterFactory(first_name="Ivan", language="ru")
     staff_client(client, "view_mailing", "test_send_mailing")
-    celery_worker_factory(EMAIL_BACKEND="mailings.backends.outbox.EmailBackend")
+    celery_worker_factory(EMAIL_BACKEND="mailings.sending.esp.outbox.EmailBackend")
     post_test_send(client, mailing, supporter=supporter.pk, addresses="desk@example.org")
     copy = wait_for(
         lambda: OutboxMessage.objects.filter(to="desk@example.org").first(),

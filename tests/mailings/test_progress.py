@@ -10,7 +10,7 @@ from espfakes import FakePostmark
 from mailings.admin_views.progress import duration_in_words
 from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.selectors import mailing_progress
-from mailings.services import mailing_send
+from mailings.sending import mailing_send
 from tests.admin_users import staff_user
 from tests.factories import MailingFactory, SupporterFactory
 from tests.processes import wait_for

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from config.lib.roles import CAMPAIGNER_GROUP, CAMPAIGNER_PERMISSIONS
 from mailings.models import Mailing, MailingAuditEntry
-from mailings.services import mailing_cancel, mailing_pause, mailing_resume
+from mailings.sending import mailing_cancel, mailing_pause, mailing_resume
 from supporters.models import Supporter
 from tests.admin_users import staff_client
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory

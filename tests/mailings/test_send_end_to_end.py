@@ -9,7 +9,7 @@ import pytest
 from espfakes import FakePostmark, FakeSMTP
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
-from mailings.services import mailing_send
+from mailings.sending import mailing_send
 from tests.factories import MailingFactory, SignatureFactory, SupporterFactory
 from tests.processes import wait_for
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.mail import EmailMessage, get_connection
 
 from espfakes import FakePostmark
-from mailings.send_errors import classify_send_error
+from mailings.sending.errors import classify_send_error
 
 
 def postmark_send(settings, api_url: str):

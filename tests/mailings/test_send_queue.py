@@ -14,7 +14,7 @@ from django.test import Client
 from espfakes import FakePostmark, FakeSMTP
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
-from mailings.services import mailing_pause, mailing_resume, mailing_send
+from mailings.sending import mailing_pause, mailing_resume, mailing_send
 from mailings.tasks import mailing_send_batch_task
 from supporters.models import Supporter
 from supporters.tokens import read_unsubscribe_token

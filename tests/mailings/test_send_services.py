@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
-from mailings.services import (
+from mailings.sending import (
     MailingStateError,
     delivery_claim_batch,
     delivery_snapshot,
@@ -52,7 +52,7 @@ def test_snapshot_freezes_the_audience_once(sending_mailing):
 def test_snapshot_in_slices_covers_everyone_and_sending_can_start_after_the_first(
     sending_mailing, monkeypatch
 ):
-    from mailings.services import snapshot
+    from mailings.sending import snapshot
 
     monkeypatch.setattr(snapshot, "FIRST_SLICE_SIZE", 2)
     monkeypatch.setattr(snapshot, "SLICE_IDS", 2)
@@ -74,7 +74,7 @@ def test_snapshot_in_slices_covers_everyone_and_sending_can_start_after_the_firs
 def test_the_first_slice_is_the_audience_first_members_however_far_into_the_table(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    from mailings.services import snapshot
+    from mailings.sending import snapshot
 
     monkeypatch.setattr(snapshot, "FIRST_SLICE_SIZE", 2)
     for number in range(30):  # not in the audience: they left
@@ -160,7 +160,7 @@ def test_sweep_marks_expired_claims_unknown_and_never_resends_them(sending_maili
 
 
 def test_an_unexpected_error_mid_batch_hands_unsent_rows_back(sending_mailing, monkeypatch):
-    from mailings.services import batches
+    from mailings.sending import batches
 
     delivery_snapshot(mailing_id=sending_mailing.pk)
     real_build = batches.build_message

@@ -15,7 +15,7 @@ from django.utils.html import escape
 
 from config.lib.roles import campaigner_group_ensure
 from mailings.models import Delivery, Mailing, MailingAuditEntry
-from mailings.services import (
+from mailings.sending import (
     MailingStateError,
     approval,
     mailing_approve,

@@ -28,7 +28,7 @@ from config.celery_app import app as celery_app
 from mailings.content.senders import allowed_senders
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
-from mailings.services import mailing_send
+from mailings.sending import mailing_send
 from supporters.models import Supporter, Tag
 
 SAMPLE_SECONDS = 0.2

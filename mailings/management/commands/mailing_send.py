@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from mailings.models import Mailing
-from mailings.services import MailingStateError, mailing_send
+from mailings.sending import MailingStateError, mailing_send
 
 
 class Command(BaseCommand):

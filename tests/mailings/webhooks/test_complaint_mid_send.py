@@ -8,7 +8,7 @@ import json
 
 from espfakes import FakePostmark
 from mailings.models import Delivery, Mailing
-from mailings.services import mailing_send
+from mailings.sending import mailing_send
 from supporters.models import Supporter
 from tests.factories import MailingFactory, SupporterFactory
 from tests.processes import wait_for

@@ -11,10 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mailings import tasks
+from mailings.audit import mailing_audit_record
 from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.selectors import mailing_audience_counts
-from mailings.services.audit import mailing_audit_record
-from mailings.services.snapshot import delivery_snapshot
+from mailings.sending.snapshot import delivery_snapshot
 
 Action = MailingAuditEntry.Action
 Status = Mailing.Status

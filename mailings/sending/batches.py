@@ -15,19 +15,19 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
-from mailings.backpressure import breaker_failure_rate, breaker_record, send_rate_limiter
 from mailings.content.rendering import (
     CompiledMailing,
     build_message,
     compiled_mailing,
     merge_fields,
 )
-from mailings.esp import batch_sender_for
-from mailings.esp.base import MessageResult
 from mailings.models import Delivery, Mailing
-from mailings.send_errors import SendError, classify_send_error
-from mailings.services.control import mailing_finish_if_done, mailing_pause
-from mailings.services.esp_breaker import mailing_check_esp_feedback_from_send
+from mailings.sending.backpressure import breaker_failure_rate, breaker_record, send_rate_limiter
+from mailings.sending.breaker import mailing_check_esp_feedback_from_send
+from mailings.sending.control import mailing_finish_if_done, mailing_pause
+from mailings.sending.errors import SendError, classify_send_error
+from mailings.sending.esp import batch_sender_for
+from mailings.sending.esp.base import MessageResult
 from supporters.models import Supporter
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from mailings import tasks
 from mailings.models import Delivery, Mailing
-from mailings.services.control import (
+from mailings.sending.control import (
     MailingStateError,
     mailing_finish_if_done,
     mailing_send,
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def mailing_sweep() -> None:
     """Start scheduled mailings; recover what dead workers and a forgetful broker left. By beat.
 
-    - Expired leases become UNKNOWN (the crash policy, in mailings/services/__init__.py).
+    - Expired leases become UNKNOWN (the crash policy, in mailings/sending/__init__.py).
     - A sending mailing with no claim for a while gets its snapshot or batch chains queued
       again: Redis may have lost them, and PostgreSQL still knows the work.
     - Supporters whose pause of their mail is over come back into audiences.

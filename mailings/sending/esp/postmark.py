@@ -6,8 +6,8 @@ from urllib.parse import urljoin
 from anymail.exceptions import AnymailRequestsAPIError
 from anymail.message import AnymailMessage
 
-from mailings.esp.base import BatchSender, MessageResult
-from mailings.send_errors import SendError
+from mailings.sending.errors import SendError
+from mailings.sending.esp.base import BatchSender, MessageResult
 
 
 class PostmarkBatchSender(BatchSender):

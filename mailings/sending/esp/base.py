@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from anymail.message import AnymailMessage
 
-from mailings.send_errors import SendError
+from mailings.sending.errors import SendError
 
 
 @dataclass(frozen=True)

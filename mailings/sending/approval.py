@@ -14,11 +14,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailings.campaigner_time import moment_text
+from mailings.audit import mailing_audit_record
 from mailings.models import Mailing, MailingAuditEntry
 from mailings.selectors import mailing_audience_counts
-from mailings.services.audit import mailing_audit_record
-from mailings.services.control import (
+from mailings.sending.campaigner_time import moment_text
+from mailings.sending.control import (
     SENDABLE,
     MailingStateError,
     _mailing_move,

@@ -22,8 +22,8 @@ from functools import lru_cache
 from django.core.mail import DNS_NAME
 from django.core.mail.message import sanitize_address
 
-from mailings.esp.base import BatchSender, MessageResult
-from mailings.send_errors import SendError, classify_send_error
+from mailings.sending.errors import SendError, classify_send_error
+from mailings.sending.esp.base import BatchSender, MessageResult
 
 CRLF = "\r\n"
 

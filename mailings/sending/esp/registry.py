@@ -3,9 +3,9 @@
 from anymail.backends.postmark import EmailBackend as PostmarkBackend
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
-from mailings.esp.base import BatchSender
-from mailings.esp.postmark import PostmarkBatchSender
-from mailings.esp.smtp import SMTPSender
+from mailings.sending.esp.base import BatchSender
+from mailings.sending.esp.postmark import PostmarkBatchSender
+from mailings.sending.esp.smtp import SMTPSender
 
 
 def batch_sender_for(connection) -> BatchSender | None:

@@ -41,7 +41,7 @@ from django.db.models import Count
 from config.redis import redis_client
 from mailings import tasks
 from mailings.models import Delivery, Mailing, MailingAuditEntry
-from mailings.services.control import mailing_pause
+from mailings.sending.control import mailing_pause
 
 logger = logging.getLogger(__name__)
 
