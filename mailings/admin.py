@@ -333,7 +333,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(TrackingEvent)
 class TrackingEventAdmin(admin.ModelAdmin):
-    """ESP webhook events as received: read-only, written by mailings/tracking/ alone."""
+    """ESP webhook events as received: read-only, written by mailings/feedback/ alone."""
 
     list_display = (
         "occurred_at", "esp", "event_type", "reject_reason", "recipient", "outcome",

@@ -10,7 +10,7 @@ class MailingsConfig(AppConfig):
 
         # Registers the system check of RALLY_SENDERS (`manage.py check`, and every start-up).
         from mailings.content import senders  # noqa: F401
-        from mailings.tracking.intake import tracking_event_receive
+        from mailings.feedback.intake import tracking_event_receive
 
         # ESP webhooks (/anymail/<esp>/tracking/) store their events through this receiver.
         tracking.connect(tracking_event_receive, dispatch_uid="rally-tracking-event-receive")

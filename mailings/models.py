@@ -253,7 +253,7 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    # What the ESP said afterwards, by webhook (mailings/tracking/): the latest of its events
+    # What the ESP said afterwards, by webhook (mailings/feedback/): the latest of its events
     # that matters to the ledger. Database defaults, because the snapshot inserts rows in raw SQL
     # that names only the columns it fills.
     esp_status = models.CharField(
@@ -324,7 +324,7 @@ class TrackingEvent(models.Model):
     )
     esp = models.CharField(max_length=50)
     # The ESP's own id for the event; with `esp` it deduplicates webhook retries. ESPs that
-    # give none get a digest of the event's identifying fields (mailings/tracking/intake.py).
+    # give none get a digest of the event's identifying fields (mailings/feedback/intake.py).
     event_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=50, db_index=True)
     # anymail's reject_reason (bounced, spam, blocked, …), which tells a hard bounce from a soft.

@@ -61,14 +61,6 @@ def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[s
     mailing_test_copies_send(mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses)
 
 
-@shared_task(ignore_result=True)
-def tracking_event_process_task(event_pk: int) -> None:
-    """Apply one stored webhook event (tasks queued one per event by earlier versions)."""
-    from mailings.tracking.processing import tracking_event_process
-
-    tracking_event_process(event_pk=event_pk)
-
-
 @shared_task(
     ignore_result=True,
     # A deadlock with another batch touching the same rows, a lost connection: the transaction
@@ -79,14 +71,14 @@ def tracking_event_process_task(event_pk: int) -> None:
 )
 def tracking_events_process_task(event_pks: list[int]) -> None:
     """Apply a batch of stored webhook events (as the web stored them together), once each."""
-    from mailings.tracking.processing import tracking_events_process
+    from mailings.feedback.processing import tracking_events_process
 
     tracking_events_process(event_pks=event_pks)
 
 
 @shared_task(ignore_result=True)
 def tracking_event_sweep_task() -> None:
-    from mailings.tracking.processing import tracking_event_sweep
+    from mailings.feedback.processing import tracking_event_sweep
 
     tracking_event_sweep()
 

@@ -37,7 +37,7 @@ class SupporterAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "language", "tags", "created_at")
     search_fields = ("email", "first_name", "last_name", "postcode")
-    # Suppression is the ESP's word (mailings/tracking/), not an admin's to edit.
+    # Suppression is the ESP's word (mailings/feedback/), not an admin's to edit.
     readonly_fields = (
         "created_at", "updated_at", "unsubscribed_at", "suppressed_at", "suppression_reason",
     )  # fmt: skip

@@ -47,8 +47,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # ESP webhooks under /anymail/: a malformed or unauthenticated post is a 4xx, not a 500.
-    "mailings.tracking.webhook_errors.WebhookErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -143,7 +141,6 @@ CELERY_TASK_QUEUES = tuple(
 CELERY_TASK_ROUTES = {
     "mailings.tasks.mailing_snapshot_task": {"queue": "bulk"},
     "mailings.tasks.mailing_send_batch_task": {"queue": "bulk"},
-    "mailings.tasks.tracking_event_process_task": {"queue": "tracking"},
     "mailings.tasks.tracking_events_process_task": {"queue": "tracking"},
     "mailings.tasks.tracking_event_sweep_task": {"queue": "tracking"},
     # A long task that nobody waits on by the second, like a send batch: never transactional.

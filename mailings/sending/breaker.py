@@ -5,7 +5,7 @@ suspends an account that keeps mailing dead addresses. So a sending mailing paus
 the reason in the admin, once at least RALLY_BREAKER_MIN_SAMPLE of its messages were sent and
 RALLY_BREAKER_COMPLAINT_RATE (complaints) or RALLY_BREAKER_HARD_BOUNCE_RATE (hard bounces) of
 them came back so. The rates count deliveries by their `esp_status`, as the tracking queue sets
-it (mailings/tracking/), against deliveries sent.
+it (mailings/feedback/), against deliveries sent.
 
 Who calls it: the tracking queue after it applies a bounce or a complaint, and the send queue
 after every batch (complaints that came in before the sample was large enough are judged again

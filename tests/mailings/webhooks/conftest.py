@@ -1,7 +1,7 @@
 import pytest
 
+from mailings.feedback.processing import tracking_event_process
 from mailings.models import TrackingEvent
-from mailings.tracking.processing import tracking_event_process
 
 from .payloads import MAILGUN_SIGNING_KEY, WebhookPost, basic_auth
 

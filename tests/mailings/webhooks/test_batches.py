@@ -5,9 +5,9 @@ import json
 import pytest
 
 from mailings import tasks
+from mailings.feedback import intake
+from mailings.feedback.processing import tracking_event_process, tracking_events_process
 from mailings.models import Delivery, TrackingEvent
-from mailings.tracking import intake
-from mailings.tracking.processing import tracking_event_process, tracking_events_process
 from supporters.models import Supporter
 from tests.factories import DeliveryFactory
 
@@ -100,7 +100,7 @@ def snapshot(deliveries: list[Delivery], event_pks: list[int]) -> list:
 
 
 def test_a_batch_leaves_exactly_what_its_events_one_after_another_leave(settings, monkeypatch):
-    from mailings.tracking import processing
+    from mailings.feedback import processing
 
     settings.RALLY_SOFT_BOUNCE_LIMIT = 2
     asked = []

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from mailings import tasks
+from mailings.feedback.intake import PAYLOAD_MAX_CHARS
 from mailings.models import Delivery, TrackingEvent
-from mailings.tracking.intake import PAYLOAD_MAX_CHARS
 from supporters.models import Supporter
 from tests.factories import DeliveryFactory
 
@@ -55,7 +55,7 @@ def test_a_replayed_event_is_stored_once_queued_once_and_applied_once(
     event_pk = TrackingEvent.objects.get().pk
     assert process_stored_events() == [TrackingEvent.Outcome.APPLIED]
     # A second task for the same event (the sweep, a redelivery) finds it done.
-    assert tasks.tracking_event_process_task.run(event_pk) is None
+    assert tasks.tracking_events_process_task.run([event_pk]) is None
     assert TrackingEvent.objects.get().outcome == TrackingEvent.Outcome.APPLIED
 
 
@@ -259,7 +259,7 @@ def test_a_batch_that_fails_half_way_stores_and_queues_none_of_it(
 ):
     from django.db import OperationalError
 
-    from mailings.tracking import intake
+    from mailings.feedback import intake
 
     deliveries = [DeliveryFactory(esp_message_id="") for _ in range(3)]
     events = [

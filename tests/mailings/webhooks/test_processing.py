@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from mailings import tasks
+from mailings.feedback.processing import tracking_event_process, tracking_event_sweep
 from mailings.models import Delivery, TrackingEvent
-from mailings.tracking.processing import tracking_event_process, tracking_event_sweep
 from supporters.models import Supporter
 from supporters.services import supporter_suppress
 from tests.factories import DeliveryFactory, SupporterFactory
@@ -207,7 +207,7 @@ def test_supporter_suppress_never_touches_an_erased_supporter_nor_weakens_a_comp
 
 
 def test_a_hard_bounce_or_complaint_asks_the_breaker_once(post_webhook, monkeypatch):
-    from mailings.tracking import processing
+    from mailings.feedback import processing
 
     asked = []
     monkeypatch.setattr(

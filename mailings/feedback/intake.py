@@ -1,13 +1,21 @@
-"""Receive anymail's tracking signal: store each event once and queue it, nothing more.
+"""Take in the ESP's webhook posts: store each event once and queue it, nothing more.
 
+Every webhook view of anymail is mounted wrapped in `webhook_post_receive` (feedback/urls.py).
 The ESP waits on the request and retries it when slow, and batching ESPs (SendGrid, Mailjet)
-post many events at once. So a webhook post's events are gathered while anymail's view runs
-(`tracking_events_collected`, opened by mailings.tracking.webhook_errors for every post) and
-stored after it, all at once, through a group commit: the posts that concurrent threads of
-one web process are answering share one multi-row INSERT (new (esp, event id) pairs only), one
-commit, and one push to the `tracking` queue carrying the new events' ids. A post is answered
-2xx only once its events are committed; a post whose write fails stores none of its events.
-Everything else happens in mailings.tracking.processing.
+post many events at once. So a post's events are gathered while anymail's view runs (its
+`tracking` signal reaches `tracking_event_receive`) and stored after it, all at once, through
+a group commit: the posts that concurrent threads of one web process are answering share one
+multi-row INSERT (new (esp, event id) pairs only), one commit, and one push to the `tracking`
+queue carrying the new events' ids. A post is answered 2xx only once its events are committed;
+a post whose write fails stores none of its events, and the ESP's retry brings them all again.
+Everything else happens in mailings.feedback.processing.
+
+A bad post gets a 4xx, never a 500. anymail raises on a body it cannot parse (json.loads, a
+missing field, an SNS message that is not JSON); such a body never becomes readable, so it gets
+a 400, which the ESP does not retry for days. A failed authentication (anymail's
+AnymailWebhookValidationFailure) gets a 403. Both come before anything is stored: anymail
+parses every event of a post before it signals the first. Database and other server errors
+stay 500s, which the ESP retries, as it should.
 """
 
 import hashlib
@@ -17,10 +25,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from functools import partial
+from functools import partial, wraps
 
+from anymail.exceptions import AnymailAPIError, AnymailWebhookValidationFailure
 from django.db import transaction
 from django.db.models import CharField
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -40,6 +50,9 @@ LONG_TEXT_CHARS = 2_000
 MAX_POSTS_PER_WRITE = 100
 EVENTS_PER_TASK = 200
 
+# What anymail raises on a body it cannot read: the post is refused with a 400.
+MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError, AnymailAPIError)
+
 # The events of the webhook post this thread is answering, while anymail's view runs.
 _collected: ContextVar[list[dict] | None] = ContextVar("rally_tracking_events", default=None)
 
@@ -57,6 +70,37 @@ def tracking_event_receive(sender, event, esp_name: str, **kwargs) -> None:
         tracking_events_store(rows=[row])
 
 
+def webhook_post_receive(view):
+    """Wrap an anymail webhook view: refuse a bad post with a 4xx, store its events all or none.
+
+    The view runs in a transaction rolled back unless the post is answered 2xx/3xx; its events
+    are stored after that, outside it, because the write is shared with other posts being
+    answered at the same moment (the group commit).
+    """
+
+    @wraps(view)
+    def receive(request, *args, **kwargs):
+        with tracking_events_collected() as events, transaction.atomic():
+            try:
+                response = view(request, *args, **kwargs)
+            except AnymailWebhookValidationFailure as error:
+                logger.warning("Refused an ESP webhook post to %s: %s", request.path_info, error)
+                response = HttpResponse("Webhook authentication failed.\n", status=403)
+            except MALFORMED as error:
+                logger.warning(
+                    "Refused a malformed ESP webhook post to %s: %r", request.path_info, error
+                )
+                response = HttpResponse("Malformed webhook body.\n", status=400)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+        if events and response.status_code < 400:
+            # Raises (a 500, the ESP retries) unless every event is committed.
+            tracking_events_store(rows=events)
+        return response
+
+    return receive
+
+
 @contextmanager
 def tracking_events_collected() -> Iterator[list[dict]]:
     """Gather the events received within the block, to store them with tracking_events_store."""
@@ -66,15 +110,6 @@ def tracking_events_collected() -> Iterator[list[dict]]:
         yield collected
     finally:
         _collected.reset(token)
-
-
-def tracking_event_store(*, event, esp_name: str) -> int | None:
-    """Store one event unless (esp, event id) is stored already; return its new id, or None.
-
-    A duplicate (an ESP's retry or a replay) is neither stored nor queued again.
-    """
-    new_ids = tracking_events_store(rows=[tracking_event_row(event=event, esp_name=esp_name)])
-    return new_ids[0] if new_ids else None
 
 
 def tracking_events_store(*, rows: Sequence[dict]) -> list[int]:

@@ -20,9 +20,9 @@ from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from mailings import tasks
+from mailings.feedback.kinds import NOTHING, Effect, event_effect
 from mailings.models import Delivery, TrackingEvent
 from mailings.sending.breaker import mailing_check_esp_feedback
-from mailings.tracking.kinds import NOTHING, Effect, event_effect
 from supporters.models import Supporter
 from supporters.services import supporter_suppress
 
