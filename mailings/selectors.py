@@ -16,7 +16,7 @@ from django.utils import timezone
 from campaigns.models import Signature
 from mailings.content.rendering import compiled_mailing
 from mailings.models import Delivery, LinkClick, Mailing
-from supporters.models import Language, Supporter
+from supporters.models import MAILABLE, Language, Supporter
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class AudienceConditions:
 
 
 def audience_for(conditions: AudienceConditions) -> QuerySet[Supporter]:
-    """Return the subscribed supporters who match every condition that is set, bar the paused.
+    """Return the mailable supporters (supporters.models.MAILABLE) who match every condition set.
 
     A supporter who paused their mail (supporters.services.supporter_pause) has `paused_until`
     set until the pause is over and supporter_pauses_end clears it (the sweep runs it, and so
@@ -56,9 +56,7 @@ def audience_for(conditions: AudienceConditions) -> QuerySet[Supporter]:
     past, lets the count read the index of the mailable alone (`supporter_mailable_audience`),
     with nothing to check for each of its entries.
     """
-    audience = Supporter.objects.filter(
-        status=Supporter.Status.SUBSCRIBED, paused_until__isnull=True
-    )
+    audience = Supporter.objects.filter(MAILABLE)
     if conditions.include_tag_ids:
         audience = audience.filter(
             Exists(

@@ -35,6 +35,15 @@ class Tag(models.Model):
         return self.name
 
 
+# Who may be mailed: subscribed, and with mail not paused. Unsubscribed, suppressed (after a
+# hard bounce, a complaint or the ESP's own suppression list) and erased supporters each have a
+# status of their own, so "subscribed" leaves them all out. A pause that is over is cleared by
+# supporter_pauses_end, so the audience asks for no pause at all and reads the index of the
+# mailable alone; a claim, which meets rows frozen earlier, asks Supporter.is_mailable. The
+# audience count, the snapshot, the claim and the index below all take the rule from here.
+MAILABLE = models.Q(status="subscribed", paused_until__isnull=True)
+
+
 class Supporter(models.Model):
     class Status(models.TextChoices):
         SUBSCRIBED = "subscribed", "Subscribed"
@@ -91,7 +100,7 @@ class Supporter(models.Model):
             # "Audience counts").
             models.Index(
                 fields=["id", "language", "country"],
-                condition=models.Q(status="subscribed", paused_until__isnull=True),
+                condition=MAILABLE,
                 name="supporter_mailable_audience",
             ),
             # Those who left, bounced, complained or were erased: the admin's filters and the
@@ -120,6 +129,11 @@ class Supporter(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+    @classmethod
+    def is_mailable(cls, *, status: str, paused_until, at) -> bool:
+        """Say whether a supporter with this status and pause may be mailed at `at` (MAILABLE)."""
+        return status == cls.Status.SUBSCRIBED and (paused_until is None or paused_until <= at)
 
     @property
     def full_name(self) -> str:

@@ -140,8 +140,9 @@ def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> Bat
     mailable = []
     now = timezone.now()
     for row in claimed:
-        paused = row.paused_until is not None and row.paused_until > now
-        if row.supporter_status == Supporter.Status.SUBSCRIBED and not paused:
+        if Supporter.is_mailable(
+            status=row.supporter_status, paused_until=row.paused_until, at=now
+        ):
             mailable.append(row)
         else:
             outcome.skipped.append(row.delivery_id)

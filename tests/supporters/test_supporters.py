@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 import pytest
 from django.db import IntegrityError, connection
+from django.utils import timezone
 
-from supporters.models import ConsentRecord, Supporter
+from supporters.models import MAILABLE, ConsentRecord, Supporter
 from supporters.services import consent_record_create, supporter_upsert, truncate_ip
 from supporters.tokens import make_unsubscribe_token, read_unsubscribe_token
 from tests.factories import SupporterFactory
@@ -100,3 +103,25 @@ def test_unsubscribe_with_a_bad_token_says_so_and_changes_nothing(client):
     assert b"not recognised" in response.content
     supporter.refresh_from_db()
     assert supporter.status == Supporter.Status.SUBSCRIBED
+
+
+def test_the_query_and_the_claim_agree_on_who_may_be_mailed():
+    """MAILABLE (audiences, the index) and Supporter.is_mailable (the claim) are one rule."""
+    now = timezone.now()
+    for status in Supporter.Status.values:
+        for paused_until in (None, now + timedelta(days=1)):
+            SupporterFactory(status=status, paused_until=paused_until)
+    by_query = set(Supporter.objects.filter(MAILABLE).values_list("pk", flat=True))
+    by_claim = {
+        supporter.pk
+        for supporter in Supporter.objects.all()
+        if Supporter.is_mailable(
+            status=supporter.status, paused_until=supporter.paused_until, at=now
+        )
+    }
+    assert by_query == by_claim
+    assert len(by_query) == 1
+    # A pause that is over counts as none at a claim; supporter_pauses_end clears it for queries.
+    assert Supporter.is_mailable(
+        status=Supporter.Status.SUBSCRIBED, paused_until=now - timedelta(seconds=1), at=now
+    )
