@@ -13,6 +13,9 @@ from django.conf import settings
 from django.core import signing
 
 PETITION_LINK_SALT = "rally.campaigns.petition_link"
+# The query parameter (and the sign form's field) that carries a personal link's token: the
+# petition page reads it, the mailing renderer and the click redirect write it.
+PETITION_TOKEN_PARAMETER = "t"  # noqa: S105 -- a parameter name, not a secret
 _signer = signing.Signer(salt=PETITION_LINK_SALT)
 
 

@@ -24,7 +24,7 @@ from .abuse import captcha_passed, captcha_widget, client_ip, email_limit, ip_li
 from .confirmation import signature_confirmation_resend
 from .counters import petition_count
 from .forms import ResendConfirmationForm, SignatureForm, clean_source_ref
-from .links import read_confirmation_token, read_petition_token
+from .links import PETITION_TOKEN_PARAMETER, read_confirmation_token, read_petition_token
 from .models import Petition
 from .selectors import (
     petition_content,
@@ -68,7 +68,7 @@ def _published_or_404(slug: str) -> Petition:
 
 def _petition_page(request, slug: str, *, template: str, embed: bool):
     petition = _published_or_404(slug)
-    if request.method == "GET" and "t" not in request.GET:
+    if request.method == "GET" and PETITION_TOKEN_PARAMETER not in request.GET:
         return _blank_petition_page(request, petition, template=template, embed=embed)
     invited = _invitation(request)
     content = petition_content(petition, get_language())
@@ -185,6 +185,9 @@ class Invitation:
     mailing_id: int | None
     token: str
 
+    # The sign form's hidden field that carries the token.
+    parameter = PETITION_TOKEN_PARAMETER
+
     @property
     def masked_email(self) -> str:
         """The email as a hint, never in full: "a•••@example.org"."""
@@ -194,7 +197,8 @@ class Invitation:
 
 def _invitation(request) -> Invitation | None:
     """Return who a personal link names, or None (no token, or a tampered one: the form)."""
-    token = request.POST.get("t") if request.method == "POST" else request.GET.get("t")
+    data = request.POST if request.method == "POST" else request.GET
+    token = data.get(PETITION_TOKEN_PARAMETER)
     link = read_petition_token(token) if token else None
     if link is None:
         return None

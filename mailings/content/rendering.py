@@ -18,7 +18,7 @@ from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.urls import reverse
 from django_countries import countries
 
-from campaigns.links import make_petition_token
+from campaigns.links import PETITION_TOKEN_PARAMETER, make_petition_token
 from mailings.content.compose import compose_message
 from mailings.content.template_checks import syntax_error_message, template_problems
 from mailings.content.tracked_links import MailingLinks
@@ -138,7 +138,7 @@ class CompiledMailing:
         self.petition_url_prefix = ""
         if mailing.petition_id:
             path = reverse("campaigns:petition_detail", kwargs={"slug": mailing.petition.slug})
-            self.petition_url_prefix = f"{settings.SITE_URL}{path}?t="
+            self.petition_url_prefix = f"{settings.SITE_URL}{path}?{PETITION_TOKEN_PARAMETER}="
 
     def version_for(self, language: str) -> str:
         """Return the version a reader of `language` gets: theirs if written, else ""."""

@@ -12,14 +12,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.urls import Resolver404, resolve
 
-from campaigns.links import make_petition_token
+from campaigns.links import PETITION_TOKEN_PARAMETER, make_petition_token
 from mailings.content.rendering import compiled_mailing, supporter_merge_fields
 from mailings.content.tracked_links import read_click_token
 from mailings.models import Mailing
 from supporters.models import Supporter
 
-# The query parameter campaigns/views.py reads a personal link's token from.
-PETITION_TOKEN_PARAMETER = "t"  # noqa: S105 -- a parameter name, not a secret
 _SUPPORTER_FIELDS = ("pk", "email", "first_name", "last_name", "country", "language")
 
 
