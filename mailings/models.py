@@ -206,6 +206,24 @@ class MailingAuditEntry(models.Model):
         return f"{actor}: {self.get_action_display().lower()} “{self.mailing_name}”"
 
 
+class EspStatus(models.TextChoices):
+    """What the ESP said of a delivery afterwards, by webhook (Delivery.esp_status)."""
+
+    DELIVERED = "delivered", "Delivered"
+    SOFT_BOUNCED = "soft_bounced", "Soft bounce"
+    BOUNCED = "bounced", "Hard bounce"
+    COMPLAINED = "complained", "Complaint"
+    # The ESP refused it without trying: the address is on the ESP's own suppression list.
+    REJECTED = "rejected", "Rejected by the ESP"
+
+
+# The hard outcomes: a hard bounce and a complaint. Each takes the supporter off the list
+# (feedback/kinds.py suppresses on them, as on the ESP's refusal of a suppressed address), the
+# breaker counts them against a sending mailing (sending/breaker.py), processing checks the
+# breaker when a delivery reaches one, and the index below serves those counts.
+HARD_ESP_STATUSES = (EspStatus.BOUNCED, EspStatus.COMPLAINED)
+
+
 class Delivery(models.Model):
     """The ledger row for one supporter in one mailing: it is sent at most once.
 
@@ -213,13 +231,9 @@ class Delivery(models.Model):
     happened, so every supporter in the audience received the mailing or the ledger says why not.
     """
 
-    class EspStatus(models.TextChoices):
-        DELIVERED = "delivered", "Delivered"
-        SOFT_BOUNCED = "soft_bounced", "Soft bounce"
-        BOUNCED = "bounced", "Hard bounce"
-        COMPLAINED = "complained", "Complaint"
-        # The ESP refused it without trying: the address is on the ESP's own suppression list.
-        REJECTED = "rejected", "Rejected by the ESP"
+    EspStatus = EspStatus
+    # The hard outcomes, as the ledger records them (HARD_ESP_STATUSES).
+    HARD_ESP_STATUSES = HARD_ESP_STATUSES
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -296,7 +310,7 @@ class Delivery(models.Model):
             # from a snapshot's inserts.
             models.Index(
                 fields=["mailing", "esp_status", "sent_at"],
-                condition=models.Q(esp_status__in=["bounced", "complained"]),
+                condition=models.Q(esp_status__in=HARD_ESP_STATUSES),
                 name="delivery_mailing_esp_trouble",
             ),
         ]

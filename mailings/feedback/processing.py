@@ -38,8 +38,6 @@ ESP_STATUS_RANK = {
     Delivery.EspStatus.BOUNCED: 4,
     Delivery.EspStatus.COMPLAINED: 5,
 }
-# What the breaker counts (mailings/sending/breaker.py).
-BREAKER_STATUSES = (Delivery.EspStatus.BOUNCED, Delivery.EspStatus.COMPLAINED)
 # Events unprocessed this long had their task lost (Redis forgets); the sweep queues them again.
 SWEEP_AFTER = timedelta(minutes=1)
 SWEEP_BATCH = 1000
@@ -212,7 +210,7 @@ def _apply(applied: list[tuple[TrackingEvent, Delivery, Effect]], *, now: dateti
         changed = Delivery.objects.filter(pk__in=list(times), esp_status__in=weaker).update(
             esp_status=status, esp_status_at=_per_delivery(times), updated_at=now
         )
-        if changed and status in BREAKER_STATUSES:
+        if changed and status in Delivery.HARD_ESP_STATUSES:
             check_breaker_of.update(mailing_of[pk] for pk in times)
     if opened:
         Delivery.objects.filter(pk__in=list(opened), opened_at__isnull=True).update(

@@ -149,7 +149,7 @@ def esp_feedback_counts(*, mailing_id: int) -> EspFeedback:
     trouble = dict(
         Delivery.objects.filter(
             mailing_id=mailing_id,
-            esp_status__in=[EspStatus.BOUNCED, EspStatus.COMPLAINED],
+            esp_status__in=Delivery.HARD_ESP_STATUSES,
             **window,
         )
         .values_list("esp_status")
