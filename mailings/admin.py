@@ -1,19 +1,11 @@
-from functools import partial
-
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.http import HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from mailings.admin_views import send as send_pages
-from mailings.admin_views.audience import audience_json_view, recipients_html
-from mailings.admin_views.preview import mailing_preview_view, mailing_test_send_view
-from mailings.admin_views.progress import (
-    MailingControlView,
-    MailingProgressJsonView,
-    MailingProgressPageView,
-)
+from mailings.admin_views import mailing_admin_urls
+from mailings.admin_views.audience import recipients_html
 from mailings.audit import mailing_audit_record
 from mailings.content.rendering import MERGE_FIELDS
 from mailings.forms import MailingAdminForm, MailingVersionForm
@@ -134,58 +126,7 @@ class MailingAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         """Add the mailing's own pages (mailings/admin_views/) before the admin's catch-all."""
-        info = f"{self.opts.app_label}_{self.opts.model_name}"
-
-        def page(route, view, name):
-            wrapped = self.admin_site.admin_view(partial(view, self))
-            return path(route, wrapped, name=f"{info}_{name}")
-
-        def class_page(route, view_class, name):
-            wrapped = self.admin_site.admin_view(view_class.as_view(model_admin=self))
-            return path(route, wrapped, name=f"{info}_{name}")
-
-        return [
-            # The audience's count as JSON (mailings/admin_views/audience.py): a mailing's
-            # saved audience, and the add form's, which has no mailing yet.
-            path(
-                "<int:mailing_id>/audience.json",
-                self.admin_site.admin_view(audience_json_view),
-                {"model_admin": self},
-                name=f"{info}_audience",
-            ),
-            path(
-                "audience.json",
-                self.admin_site.admin_view(audience_json_view),
-                {"model_admin": self},
-                name=f"{info}_audience_add",
-            ),
-            # The progress page (mailings/admin_views/progress.py): the page, the same figures
-            # as JSON for operators' scripts, and the pause/resume/cancel buttons.
-            class_page("<int:mailing_id>/progress/", MailingProgressPageView, "progress"),
-            class_page("<int:mailing_id>/progress.json", MailingProgressJsonView, "progress_json"),
-            class_page(
-                "<int:mailing_id>/progress/control/", MailingControlView, "progress_control"
-            ),
-            # Preview as a supporter, and [TEST] copies (mailings/admin_views/preview.py).
-            page("<int:mailing_id>/preview/", mailing_preview_view, "preview"),
-            page("<int:mailing_id>/test-send/", mailing_test_send_view, "test_send"),
-            # Send with confidence (mailings/admin_views/send.py): send, schedule and approve
-            # pages that state the count and take it typed back, and unschedule (POST only).
-            *(
-                path(
-                    f"<int:mailing_id>/{page}/",
-                    self.admin_site.admin_view(partial(view, model_admin=self)),
-                    name=f"{info}_{page}",
-                )
-                for page, view in [
-                    ("send", send_pages.send_view),
-                    ("schedule", send_pages.schedule_view),
-                    ("unschedule", send_pages.unschedule_view),
-                    ("approve", send_pages.approve_view),
-                ]
-            ),
-            *super().get_urls(),
-        ]
+        return [*mailing_admin_urls(self), *super().get_urls()]
 
     def get_readonly_fields(self, request, obj=None):
         # The time is set on the schedule page, in the campaigner's time zone.

@@ -25,7 +25,7 @@ from mailings.sending.test_send import (
 from supporters.models import Language, Supporter
 
 
-def mailing_preview_view(model_admin, request, mailing_id: int):
+def mailing_preview_view(request, mailing_id: int, *, model_admin):
     """Show the subject, preheader, HTML (sandboxed) and text exactly as a supporter gets them.
 
     The rendered HTML and text are marked safe by the template engine: the page escapes them
@@ -80,7 +80,7 @@ def mailing_preview_view(model_admin, request, mailing_id: int):
     return TemplateResponse(request, "admin/mailings/mailing/preview.html", context, status=status)
 
 
-def mailing_test_send_view(model_admin, request, mailing_id: int):
+def mailing_test_send_view(request, mailing_id: int, *, model_admin):
     """Queue [TEST] copies to the addresses given, rendered as the chosen supporter."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])

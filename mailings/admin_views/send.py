@@ -1,8 +1,9 @@
 """Send, schedule, unschedule and approve: pages that state whom a mailing would reach, in which
 languages, and take the recipient count typed back before anything goes out.
 
-Each view takes (request, mailing_id, *, model_admin); MailingAdmin.get_urls wraps it in
-admin_view, which checks only that the user is staff, so each view checks its own permission.
+Each view takes (request, mailing_id, *, model_admin) and is wired by mailing_admin_urls
+(admin_views/__init__.py) inside admin_view, which checks only that the user is staff, so
+each view checks its own permission.
 """
 
 import re
