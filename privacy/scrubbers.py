@@ -1,6 +1,6 @@
 """Where a person's data lives, table by table, and how erasure takes it out of each.
 
-SCRUBBERS is the one list erasure walks (privacy/erasure.py) and the confirmation page shows.
+SCRUBBERS is the one list erasure walks (privacy/services.py) and the confirmation page shows.
 A table that comes to hold personal data gets a Scrubber here: rows found by the supporter's
 id or by the address itself (events from an ESP, test sends, logs name the address without
 any supporter id), and a scrub that deletes them or keeps them as anonymous counts.

@@ -163,10 +163,10 @@ class ConsentRecord(models.Model):
 class SuppressedEmail(models.Model):
     """An address that may never be mailed or imported again: only its keyed hash is kept.
 
-    Written when a supporter is erased (privacy/erasure.py). The hash is an HMAC of the
-    normalised email under RALLY_SUPPRESSION_HASH_KEY, so the list names nobody to anyone
-    without the key, yet an import can still recognise the address. A fresh signature of their
-    own makes a new supporter; this entry never does.
+    Written when a supporter is erased (supporter_erase in privacy/services.py). The hash is an
+    HMAC of the normalised email under RALLY_SUPPRESSION_HASH_KEY, so the list names nobody to
+    anyone without the key, yet an import can still recognise the address. A fresh signature of
+    their own makes a new supporter; this entry never does.
     """
 
     class Reason(models.TextChoices):

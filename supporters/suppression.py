@@ -1,6 +1,6 @@
 """The erased-address list: keyed hashes of addresses that may never come back by import.
 
-An erased supporter's row keeps no email (privacy/erasure.py); only `email_hash` of it is
+An erased supporter's row keeps no email (privacy/services.py); only `email_hash` of it is
 kept, in SuppressedEmail. Imports look each address up here, so a spreadsheet cannot put back
 someone who asked to be forgotten; a fresh signature of their own makes a new supporter.
 """

@@ -5,7 +5,7 @@ per-person aggregate, and learning the ids of the supporters created); tests/sup
 runs one file through both and compares. A lane (lanes.py) holds every row of its addresses,
 so these statements merge its people whole, as they would the whole file.
 
-Rules (issue 12, item 5):
+Rules:
 - an address on the erased list (SuppressedEmail) or held by an erased supporter is rejected,
   and no cell of its row is kept;
 - rows of one address are one person; the first row's line is theirs, and each field takes

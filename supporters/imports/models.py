@@ -72,7 +72,7 @@ class SupporterImportRejection(models.Model):
     """A row an import did not take, with why, for the campaigner's report.
 
     `raw` holds the row's cells as read (JSON), so it can hold an email address: erasing a
-    supporter must remove their rows here too (supporters/erasure.py). Rows rejected because
+    supporter must remove their rows here too (privacy/scrubbers.py). Rows rejected because
     the address was erased keep no cells at all.
     """
 
