@@ -10,3 +10,6 @@ app = Celery("rally")
 # Every Celery setting lives in Django settings under the CELERY_ prefix.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A mailing's rooms keep their own tasks, so that a room queues work without importing a later
+# one (the import contract in pyproject.toml).
+app.autodiscover_tasks(["mailings.sending", "mailings.feedback"])

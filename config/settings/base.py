@@ -139,10 +139,10 @@ CELERY_TASK_QUEUES = tuple(
     Queue(name, Exchange(name), routing_key=name) for name in ("transactional", "bulk", "tracking")
 )
 CELERY_TASK_ROUTES = {
-    "mailings.tasks.mailing_snapshot_task": {"queue": "bulk"},
-    "mailings.tasks.mailing_send_batch_task": {"queue": "bulk"},
-    "mailings.tasks.tracking_events_process_task": {"queue": "tracking"},
-    "mailings.tasks.tracking_event_sweep_task": {"queue": "tracking"},
+    "mailings.sending.tasks.mailing_snapshot_task": {"queue": "bulk"},
+    "mailings.sending.tasks.mailing_send_batch_task": {"queue": "bulk"},
+    "mailings.feedback.tasks.tracking_events_process_task": {"queue": "tracking"},
+    "mailings.feedback.tasks.tracking_event_sweep_task": {"queue": "tracking"},
     # A long task that nobody waits on by the second, like a send batch: never transactional.
     "supporters.tasks.supporter_import_task": {"queue": "bulk"},
 }
@@ -152,12 +152,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("RALLY_COUNT_RECONCILE_SECONDS", default=60.0),
     },
     "mailings-sweep": {
-        "task": "mailings.tasks.mailing_sweep_task",
+        "task": "mailings.sending.tasks.mailing_sweep_task",
         "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
     },
     # Webhook events whose processing task Redis lost are queued again from PostgreSQL.
     "tracking-events-sweep": {
-        "task": "mailings.tasks.tracking_event_sweep_task",
+        "task": "mailings.feedback.tasks.tracking_event_sweep_task",
         "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
     },
     # Uploads of imports nobody started are deleted (RALLY_IMPORT_DRAFT_HOURS).

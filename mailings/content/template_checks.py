@@ -64,7 +64,7 @@ def template_problems(template: Template, *, html: bool, known_fields: Iterable[
     Relies on Django internals: the attributes in which each allowed tag's node keeps its
     expressions (`filter_expression`, `conditions_nodelists`, `extra_context`, …) and the
     `token` the parser sets on every node. A node type it does not know is refused, and the
-    corpus in tests/mailings/test_rendering.py fails if Django moves any of them.
+    corpus in tests/mailings/content/test_rendering.py fails if Django moves any of them.
     """
     nodes = template.nodelist.get_nodes_by_type(Node)
     known = set(known_fields)

@@ -36,7 +36,7 @@ from django.utils.text import slugify
 
 from config.db import insert_many_unless_exist
 from config.lib.group_commit import GroupCommit
-from mailings import tasks
+from mailings.feedback import tasks
 from mailings.models import TrackingEvent
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Apply stored ESP events: to their Deliveries, to their supporters, and to the breaker.
 
-Runs on the `tracking` queue (mailings.tasks.tracking_events_process_task), a batch of events
-at a time, once per event: the batch's events are claimed (locked, skipping those another
+Runs on the `tracking` queue (feedback/tasks.py, tracking_events_process_task), a batch of
+events at a time, once per event: the batch's events are claimed (locked, skipping those another
 worker holds, and marked by `processed_at`) inside the one transaction that applies them, so
 two workers given the same event (a re-queue by the sweep, a redelivered task) never both
 apply it, and a worker that dies half-way leaves them unprocessed for the sweep. What the
@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
-from mailings import tasks
+from mailings.feedback import tasks
 from mailings.feedback.kinds import NOTHING, Effect, event_effect
 from mailings.models import Delivery, TrackingEvent
 from mailings.sending.breaker import mailing_check_esp_feedback

@@ -292,9 +292,9 @@ def _open(connection) -> None:
         # Relies on requests internals (trust_env, merge_environment_settings). requests reads
         # proxy and CA bundle settings from the environment on every request, a sizeable share
         # of anymail's cost per message (docs/performance.md, "ESP fast paths"): read them once
-        # per batch instead. tests/mailings/test_esp_proxy_settings.py fails if requests stops
-        # honouring session.proxies, session.verify and trust_env this way. (~/.netrc, which
-        # trust_env also reads, is not read: ESP APIs authenticate with their own token.)
+        # per batch instead. tests/mailings/sending/test_esp_proxy_settings.py fails if requests
+        # stops honouring session.proxies, session.verify and trust_env this way. (~/.netrc,
+        # which trust_env also reads, is not read: ESP APIs authenticate with their own token.)
         api_url = getattr(connection, "api_url", "")
         if api_url:
             environment = session.merge_environment_settings(api_url, {}, None, None, None)

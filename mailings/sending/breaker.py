@@ -39,8 +39,8 @@ from django.conf import settings
 from django.db.models import Count
 
 from config.redis import redis_client
-from mailings import tasks
 from mailings.models import Delivery, Mailing, MailingAuditEntry
+from mailings.sending import tasks
 from mailings.sending.control import mailing_pause
 
 logger = logging.getLogger(__name__)

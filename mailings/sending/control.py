@@ -10,10 +10,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailings import tasks
 from mailings.audit import mailing_audit_record
 from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.selectors import mailing_audience_counts
+from mailings.sending import tasks
 from mailings.sending.snapshot import delivery_snapshot
 
 Action = MailingAuditEntry.Action

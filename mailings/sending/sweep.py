@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from mailings import tasks
 from mailings.models import Delivery, Mailing
+from mailings.sending import tasks
 from mailings.sending.control import (
     MailingStateError,
     mailing_finish_if_done,

@@ -8,10 +8,10 @@ import re
 
 from email_validator import EmailNotValidError, validate_email
 
-from mailings import tasks
 from mailings.audit import mailing_audit_record
 from mailings.content.rendering import build_message, compiled_mailing, supporter_merge_fields
 from mailings.models import Mailing, MailingAuditEntry
+from mailings.sending import tasks
 from supporters.models import Supporter
 
 # Campaigners test with their own addresses; a longer list is a send, not a test.

@@ -19,7 +19,7 @@ from mailings.selectors import (
     mailing_audience_sample,
 )
 from mailings.sending import delivery_snapshot, mailing_send, mailing_send_batch, mailing_sweep
-from mailings.tasks import mailing_send_batch_task
+from mailings.sending.tasks import mailing_send_batch_task
 from supporters.models import Supporter
 from supporters.services import supporter_pause, supporter_pauses_end
 from tests.factories import MailingFactory, SupporterFactory

@@ -15,10 +15,10 @@ from espfakes import FakePostmark, FakeSMTP
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
 from mailings.sending import mailing_pause, mailing_resume, mailing_send
-from mailings.tasks import mailing_send_batch_task
+from mailings.sending.tasks import mailing_send_batch_task
 from supporters.models import Supporter
 from supporters.tokens import read_unsubscribe_token
-from tests.factories import MailingFactory
+from tests.factories import MailingFactory, SignatureFactory, SupporterFactory
 from tests.processes import wait_for
 
 
@@ -39,6 +39,16 @@ def smtp_env(esp: FakeSMTP, **settings) -> dict[str, str]:
         "EMAIL_PORT": str(esp.port),
         **{name: str(value) for name, value in settings.items()},
     }
+
+
+@pytest.fixture(params=["postmark", "smtp"])
+def esp_and_worker_env(request):
+    """Yield a running fake ESP and the environment that points a worker at it."""
+    fake, env = (
+        (FakePostmark, postmark_env) if request.param == "postmark" else (FakeSMTP, smtp_env)
+    )
+    with fake() as esp:
+        yield esp, env(esp)
 
 
 def make_audience(count: int, prefix: str = "reader") -> list[str]:
@@ -335,3 +345,36 @@ def test_a_lost_reply_is_recorded_unknown_and_never_sent_twice(celery_worker_fac
     assert (ledger["sent"], ledger["unknown"]) == (80, 20)
     for delivery in Delivery.objects.filter(mailing=mailing, status="unknown"):
         assert "Remote end closed connection" in delivery.error
+
+
+def test_each_subscriber_who_has_not_signed_gets_exactly_one_personal_email(
+    celery_worker_factory, esp_and_worker_env
+):
+    esp, worker_env = esp_and_worker_env
+    mailing = MailingFactory()
+    audience = [
+        SupporterFactory(email=f"reader{n}@example.org", first_name=f"Reader{n}") for n in range(40)
+    ]
+    for n in range(5):
+        signer = SupporterFactory(email=f"signer{n}@example.org")
+        SignatureFactory(petition=mailing.petition, supporter=signer)
+    SupporterFactory(email="gone@example.org", status="unsubscribed")
+    mailing.audience_not_signed_petition = mailing.petition
+    mailing.save(update_fields=["audience_not_signed_petition"])
+
+    worker = celery_worker_factory(
+        **worker_env, RALLY_SEND_BATCH_SIZE="7", RALLY_SEND_PARALLELISM="3"
+    )
+    mailing_send(mailing=mailing)
+    wait_until_finished(mailing, [worker], timeout=60)
+
+    assert mailing.status == Mailing.Status.SENT
+    assert esp.counts() == {supporter.email: 1 for supporter in audience}
+    for message in esp.messages():
+        number = message["recipient"].removeprefix("reader").split("@")[0]
+        assert f"Dear Reader{number}," in message["text"]
+        assert f"Reader{number}" in message["html"]
+    assert mailing_delivery_counts(mailing) == {
+        **dict.fromkeys(Delivery.Status.values, 0),
+        "sent": len(audience),
+    }

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mailings import tasks
+from mailings.feedback import tasks
 from mailings.feedback.intake import PAYLOAD_MAX_CHARS
 from mailings.models import Delivery, TrackingEvent
 from supporters.models import Supporter

@@ -165,7 +165,7 @@ def test_checks_within_the_interval_count_once_and_queue_one_more_check_for_its_
 
     queued = [json.loads(message) for message in redis_client().lrange("tracking", 0, -1)]
     assert [message["headers"]["task"] for message in queued] == [
-        "mailings.tasks.mailing_check_esp_feedback_task"
+        "mailings.sending.tasks.mailing_check_esp_feedback_task"
     ]
     assert queued[0]["headers"]["eta"] is not None
     # That check, when it runs, sees what the skipped calls did not count.

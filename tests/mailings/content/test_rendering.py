@@ -92,8 +92,8 @@ def test_empty_first_name_falls_back_to_the_default_filter():
         "{{ supporter.email }}",
         "{% if %}",
         "{{ first_name|no_such_filter }}",
-        # The template-injection corpus; tests/mailings/test_compose.py sends each through the
-        # admin form and checks that nothing is saved.
+        # The template-injection corpus; tests/mailings/content/test_compose.py sends each
+        # through the admin form and checks that nothing is saved.
         "{{ supporter.delete }}",
         "{% debug %}",
         "{% verbatim %}{{ x }}{% endverbatim %}",

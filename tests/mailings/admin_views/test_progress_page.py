@@ -154,7 +154,7 @@ def test_progress_json_has_exactly_the_contract_keys_and_the_selectors_figures(
     assert "no-cache" in response["Cache-Control"]
     figures = json.loads(response.content)
     assert set(figures) == PROGRESS_JSON_KEYS
-    figures.pop("results")  # tests/mailings/test_mailing_results.py
+    figures.pop("results")  # tests/mailings/admin_views/test_progress_results.py
     assert figures == {
         "status": "sending",
         "total": 10,

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from mailings import tasks
+from mailings.feedback import tasks
 from mailings.feedback.processing import tracking_event_process, tracking_event_sweep
 from mailings.models import Delivery, TrackingEvent
 from supporters.models import Supporter

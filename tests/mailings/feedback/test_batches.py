@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from mailings import tasks
-from mailings.feedback import intake
+from mailings.feedback import intake, tasks
 from mailings.feedback.processing import tracking_event_process, tracking_events_process
 from mailings.models import Delivery, TrackingEvent
 from supporters.models import Supporter
