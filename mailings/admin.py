@@ -8,11 +8,17 @@ from mailings.admin_views import mailing_admin_urls
 from mailings.admin_views.audience import recipients_html
 from mailings.audit import mailing_audit_record
 from mailings.content.rendering import MERGE_FIELDS
-from mailings.forms import MailingAdminForm, MailingVersionForm
+from mailings.forms import (
+    MailingAdminForm,
+    MailingVariantForm,
+    MailingVariantFormSet,
+    MailingVersionForm,
+)
 from mailings.models import (
     Delivery,
     Mailing,
     MailingAuditEntry,
+    MailingVariant,
     MailingVersion,
     OutboxMessage,
     TrackingEvent,
@@ -25,6 +31,10 @@ from supporters.models import Language
 CONTENT_FIELDS = (
     "campaign", "petition", "name", "subject", "preheader", "from_name", "from_email",
     "reply_to", "html_body", "text_body",
+)  # fmt: skip
+AB_TEST_FIELDS = (
+    "ab_test_share", "ab_wait_hours", "ab_metric", "ab_confidence", "ab_min_deliveries",
+    "ab_without_winner",
 )  # fmt: skip
 AUDIENCE_FIELDS = (
     "audience_include_tags", "audience_exclude_tags", "audience_signed_petition",
@@ -56,10 +66,37 @@ class MailingVersionInline(admin.StackedInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
+class MailingVariantInline(admin.TabularInline):
+    """Variants B to D of an A/B test: what each changes from the mailing as written (A)."""
+
+    model = MailingVariant
+    form = MailingVariantForm
+    formset = MailingVariantFormSet
+    extra = 0
+    verbose_name = "A/B test variant"
+    verbose_name_plural = (
+        "A/B test variants: A is the mailing as written; each variant changes its subject, "
+        "preheader or sender name (one row per language version it changes)"
+    )
+
+    def _editable(self, obj) -> bool:
+        # What the test sent must stay what the ledger says it sent.
+        return obj is None or obj.status == Mailing.Status.DRAFT
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
 @admin.register(Mailing)
 class MailingAdmin(admin.ModelAdmin):
     form = MailingAdminForm
-    inlines = [MailingVersionInline]
+    inlines = [MailingVersionInline, MailingVariantInline]
     list_display = (
         "name", "campaign", "status", "subject", "started_at", "finished_at", "progress_link",
     )  # fmt: skip
@@ -85,6 +122,16 @@ class MailingAdmin(admin.ModelAdmin):
         (
             "Audience: subscribed supporters who match every condition set",
             {"fields": (*AUDIENCE_FIELDS, "recipients")},
+        ),
+        (
+            "A/B test: send variants to a slice of the audience, then the winner to the rest",
+            {
+                "classes": ["collapse"],
+                "fields": AB_TEST_FIELDS,
+                "description": "Leave the share empty to send one version to everyone. The "
+                "winner is chosen by what each variant's recipients did; signatures per "
+                "message sent are the surest sign of a better appeal.",
+            },
         ),
         (
             "Sending",
@@ -135,7 +182,7 @@ class MailingAdmin(admin.ModelAdmin):
         if obj is not None and obj.status != Mailing.Status.DRAFT:
             # What went out must stay what the ledger says went out, and a scheduled send what
             # was confirmed (and approved): unschedule it to edit it.
-            readonly += [*CONTENT_FIELDS, *AUDIENCE_FIELDS]
+            readonly += [*CONTENT_FIELDS, *AUDIENCE_FIELDS, *AB_TEST_FIELDS]
         return readonly
 
     @admin.display(description="Merge fields")
@@ -256,9 +303,10 @@ class MailingAuditEntryAdmin(admin.ModelAdmin):
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = (
-        "supporter", "mailing", "status", "sent_at", "esp_status", "esp_message_id", "error",
+        "supporter", "mailing", "variant", "status", "sent_at", "esp_status", "esp_message_id",
+        "error",
     )  # fmt: skip
-    list_filter = ("status", "esp_status", "mailing")
+    list_filter = ("status", "esp_status", "variant", "mailing")
     search_fields = ("supporter__email", "esp_message_id")
     list_select_related = ("supporter", "mailing")
     raw_id_fields = ("supporter", "mailing")

@@ -2,11 +2,12 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import cached_property
 
 from mailings.content.compose import sanitize_mailing_html
 from mailings.content.rendering import compile_mailing, compile_merge_template
 from mailings.content.senders import Sender, allowed_senders, sender_validate
-from mailings.models import Mailing, MailingVersion
+from mailings.models import Mailing, MailingVariant, MailingVersion
 
 CONTENT_HELP_TEXTS = {
     "subject": 'May use merge fields, e.g. {{ first_name|default:"Friend" }}, join us.',
@@ -18,6 +19,15 @@ CONTENT_HELP_TEXTS = {
     "text_body": "Leave empty to have it made from the HTML, links shown as URLs; the "
     "footer is added either way.",
 }
+
+
+AB_SETTINGS_WITH_DEFAULTS = (
+    "ab_wait_hours",
+    "ab_metric",
+    "ab_confidence",
+    "ab_min_deliveries",
+    "ab_without_winner",
+)
 
 
 class ContentChecks:
@@ -89,6 +99,11 @@ class MailingAdminForm(ContentChecks, forms.ModelForm):
             self.fields.pop(name, None)
         if "text_body" in self.fields:
             self.fields["text_body"].required = False
+        # The A/B test's settings have defaults, which a form posted without them (a script, a
+        # mailing that tests nothing) keeps.
+        for name in AB_SETTINGS_WITH_DEFAULTS:
+            if name in self.fields:
+                self.fields[name].required = False
         self.senders = {sender.key: sender for sender in allowed_senders()}
         mailing = self.instance
         current = Sender(mailing.from_name, mailing.from_email, mailing.reply_to)
@@ -102,6 +117,19 @@ class MailingAdminForm(ContentChecks, forms.ModelForm):
         if mailing.pk and mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
             self.fields["sender"].disabled = True
 
+    @cached_property
+    def changed_data(self) -> list[str]:
+        """The fields changed, bar A/B settings the post left out (their defaults are kept)."""
+        omitted = {
+            name
+            for name in AB_SETTINGS_WITH_DEFAULTS
+            if name in self.fields
+            and self.fields[name].widget.value_omitted_from_data(
+                self.data, self.files, self.add_prefix(name)
+            )
+        }
+        return [name for name in super().changed_data if name not in omitted]
+
     def clean_sender(self) -> str:
         key = self.cleaned_data["sender"]
         if not self.fields["sender"].disabled:
@@ -110,6 +138,9 @@ class MailingAdminForm(ContentChecks, forms.ModelForm):
 
     def clean(self):
         cleaned_data = super().clean()
+        for name in AB_SETTINGS_WITH_DEFAULTS:
+            if name in self.fields and cleaned_data.get(name) in (None, ""):
+                cleaned_data[name] = Mailing._meta.get_field(name).get_default()
         sender = self.senders.get(cleaned_data.get("sender"))
         if sender is not None and not self.fields["sender"].disabled:
             self.instance.from_name = sender.name
@@ -134,3 +165,102 @@ class MailingVersionForm(ContentChecks, forms.ModelForm):
         cleaned_data = super().clean()
         self.check_compiles(cleaned_data)
         return cleaned_data
+
+
+class MailingVariantForm(forms.ModelForm):
+    """What one A/B variant changes, in one language version: checked as the mailing's are."""
+
+    class Meta:
+        model = MailingVariant
+        fields = ["label", "language", "subject", "preheader", "from_name"]
+
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data["subject"]
+        compile_merge_template(subject, html=False)
+        return subject
+
+    def clean_preheader(self) -> str:
+        preheader = self.cleaned_data["preheader"]
+        compile_merge_template(preheader, html=True)
+        return preheader
+
+
+class MailingVariantFormSet(forms.BaseInlineFormSet):
+    """The variants of a mailing's A/B test, checked together and against the test's share.
+
+    The admin builds this formset on the mailing as its form left it, so the share and the
+    subject here are the ones being saved with it.
+    """
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        rows = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        mailing = self.instance
+        if mailing.ab_test_share is None:
+            if rows:
+                raise ValidationError(
+                    "Variants are sent only in an A/B test: set the test share, or delete the "
+                    "variants."
+                )
+            return
+        if not rows:
+            raise ValidationError(
+                "An A/B test needs at least two variants: add variant B below (A is the "
+                "mailing as written), or leave the test share empty."
+            )
+        languages = {""} | self._version_languages()
+        changes: dict[str, set[tuple]] = {}
+        for row in rows:
+            if row["language"] not in languages:
+                raise ValidationError(
+                    f"Variant {row['label']} is for {row['language']}, which has no language "
+                    "version: add that version, or choose the default content."
+                )
+            change = tuple(
+                (row["language"], field, row[field])
+                for field in ("subject", "preheader", "from_name")
+                if row[field] and row[field] != self._a_value(row["language"], field)
+            )
+            changes.setdefault(row["label"], set()).update(change)
+        for label, change in changes.items():
+            if not change:
+                raise ValidationError(
+                    f"Variant {label} is the same as A: give it its own subject, preheader or "
+                    "sender name."
+                )
+        labels = sorted(changes)
+        for position, label in enumerate(labels):
+            for other in labels[position + 1 :]:
+                if changes[label] == changes[other]:
+                    raise ValidationError(
+                        f"Variants {label} and {other} are the same: change one of them."
+                    )
+
+    def _a_value(self, language: str, field: str) -> str:
+        """What variant A, the mailing as written, has for a field in a language version."""
+        if field == "from_name":
+            return self.instance.from_name
+        if language:
+            version = self.instance.versions.filter(language=language).first()
+            return getattr(version, field, "") if version else ""
+        return getattr(self.instance, field)
+
+    def _version_languages(self) -> set[str]:
+        """The languages of the mailing's versions, saved or being added in the same form."""
+        saved = (
+            set(self.instance.versions.values_list("language", flat=True))
+            if self.instance.pk
+            else set()
+        )
+        posted = {
+            value
+            for key, value in self.data.items()
+            if key.startswith("versions-") and key.endswith("-language") and value
+        }
+        return saved | posted

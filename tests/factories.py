@@ -75,13 +75,17 @@ class MailingFactory(factory.django.DjangoModelFactory):
     )
 
 
-# The admin's mailing form carries the language-version inline's management form: a POST
-# without it is refused. These say "no version rows".
+# The admin's mailing form carries the management forms of its inlines (language versions and
+# A/B variants): a POST without them is refused. These say "no version or variant rows".
 MAILING_FORM_NO_VERSIONS = {
     "versions-TOTAL_FORMS": "0",
     "versions-INITIAL_FORMS": "0",
     "versions-MIN_NUM_FORMS": "0",
     "versions-MAX_NUM_FORMS": "2",
+    "variants-TOTAL_FORMS": "0",
+    "variants-INITIAL_FORMS": "0",
+    "variants-MIN_NUM_FORMS": "0",
+    "variants-MAX_NUM_FORMS": "1000",
 }
 
 

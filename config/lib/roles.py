@@ -1,7 +1,7 @@
 """The roles Rally defines: what a campaigner may do, as (app, permission codename) lists.
 
-The migration that made the group (mailings 0009) keeps a frozen copy of these rights, as a
-migration's data must; a change here needs a migration of its own, and
+The migration that last granted the group its rights (mailings 0016, after 0009 made it) keeps a
+frozen copy of them, as a migration's data must; a change here needs a migration of its own, and
 tests/mailings/test_roles_and_audit.py fails while the two differ.
 """
 
@@ -16,6 +16,8 @@ CAMPAIGNER_PERMISSIONS = {
         "view_delivery", "view_trackingevent", "view_outboxmessage", "view_mailingauditentry",
         "add_mailingversion", "change_mailingversion", "delete_mailingversion",
         "view_mailingversion",
+        "add_mailingvariant", "change_mailingvariant", "delete_mailingvariant",
+        "view_mailingvariant",
     ],
     "campaigns": [
         "add_campaign", "change_campaign", "view_campaign",

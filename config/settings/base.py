@@ -235,6 +235,9 @@ RALLY_BREAKER_FAILURE_RATE = env.float("RALLY_BREAKER_FAILURE_RATE", default=0.5
 RALLY_BREAKER_MIN_SAMPLE = env.int("RALLY_BREAKER_MIN_SAMPLE", default=1000)
 RALLY_BREAKER_COMPLAINT_RATE = env.float("RALLY_BREAKER_COMPLAINT_RATE", default=0.003)
 RALLY_BREAKER_HARD_BOUNCE_RATE = env.float("RALLY_BREAKER_HARD_BOUNCE_RATE", default=0.05)
+# An A/B test's winner is not sent to the rest of the audience when the test's slice drew
+# complaints past COMPLAINT_RATE or unsubscribes past this rate (mailings/sending/ab_test.py).
+RALLY_BREAKER_UNSUBSCRIBE_RATE = env.float("RALLY_BREAKER_UNSUBSCRIBE_RATE", default=0.01)
 # Those rates are counted at most once per this many seconds per mailing, and a trip is never
 # noticed later than that (mailings/sending/breaker.py).
 RALLY_BREAKER_CHECK_SECONDS = env.float("RALLY_BREAKER_CHECK_SECONDS", default=5.0)

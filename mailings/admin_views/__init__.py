@@ -11,7 +11,7 @@ from functools import partial
 
 from django.urls import URLPattern, path
 
-from mailings.admin_views import preview, progress, send
+from mailings.admin_views import ab_test, preview, progress, send
 from mailings.admin_views.audience import audience_json_view
 
 MAILING_ADMIN_PAGES = [
@@ -24,6 +24,8 @@ MAILING_ADMIN_PAGES = [
     ("<int:mailing_id>/progress/", progress.MailingProgressPageView, "progress"),
     ("<int:mailing_id>/progress.json", progress.MailingProgressJsonView, "progress_json"),
     ("<int:mailing_id>/progress/control/", progress.MailingControlView, "progress_control"),
+    # Pick an A/B test's winner, or stop the test (POST only).
+    ("<int:mailing_id>/ab-test/", ab_test.MailingABTestView, "ab_test"),
     # Preview as a supporter, and [TEST] copies.
     ("<int:mailing_id>/preview/", preview.mailing_preview_view, "preview"),
     ("<int:mailing_id>/test-send/", preview.mailing_test_send_view, "test_send"),

@@ -8,14 +8,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from django.contrib import messages
-from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.views import View
 
+from mailings.admin_views.ab_test import ab_test_panel
+from mailings.admin_views.base import MailingAdminView
 from mailings.models import Mailing
 from mailings.selectors import MailingProgress, MailingResults, mailing_progress, mailing_results
 from mailings.sending import mailing_cancel, mailing_pause, mailing_resume
@@ -62,45 +60,20 @@ MAILING_CONTROLS = {
     "cancel": MailingControl(
         label="Cancel…",
         service=mailing_cancel,
-        shown_in=frozenset({Status.DRAFT, Status.SCHEDULED, Status.SENDING, Status.PAUSED}),
+        shown_in=frozenset(
+            {
+                Status.DRAFT,
+                Status.SCHEDULED,
+                Status.SENDING,
+                Status.WAITING_FOR_WINNER,
+                Status.PAUSED,
+            }
+        ),
         done="is cancelled: what was not sent yet will never be sent",
         refused="only a mailing that has not finished can be cancelled",
         confirm_template="admin/mailings/mailing/progress_cancel.html",
     ),
 }
-
-
-class MailingAdminView(View):
-    """A page about one mailing, under MailingAdmin, that the admin's permissions gate."""
-
-    model_admin = None  # the MailingAdmin, given to as_view()
-
-    def viewable_mailing(self, request, mailing_id: int) -> Mailing:
-        """Return the mailing if the user may view mailings: 403 if not, 404 if it is missing."""
-        if not self.model_admin.has_view_permission(request):
-            raise PermissionDenied
-        return get_object_or_404(Mailing, pk=mailing_id)
-
-    def progress_url(self, mailing: Mailing) -> str:
-        return reverse(
-            admin_urlname(self.model_admin.opts, "progress"),
-            args=[mailing.pk],
-            current_app=self.model_admin.admin_site.name,
-        )
-
-    def render(self, request, template: str, mailing: Mailing, title: str, **context):
-        request.current_app = self.model_admin.admin_site.name
-        return TemplateResponse(
-            request,
-            template,
-            {
-                **self.model_admin.admin_site.each_context(request),
-                "opts": self.model_admin.opts,
-                "title": title,
-                "mailing": mailing,
-                **context,
-            },
-        )
 
 
 class MailingProgressPageView(MailingAdminView):
@@ -136,6 +109,9 @@ class MailingProgressPageView(MailingAdminView):
             refreshing=refreshing,
             snapshot_in_progress=(
                 mailing.status == Status.SENDING and mailing.audience_snapshot_at is None
+            ),
+            ab_test=ab_test_panel(
+                mailing, may_decide=self.model_admin.has_send_permission(request)
             ),
         )
 

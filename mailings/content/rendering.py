@@ -7,6 +7,7 @@ they wrote is set in the base layout, with a plain-text part made from the HTML 
 written, by mailings/content/compose.py; the compiled result is rendered per message.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
@@ -126,13 +127,19 @@ class CompiledMailing:
         self.mailing_id = mailing.pk
         self.from_email = f"{mailing.from_name} <{mailing.from_email}>"
         self.reply_to = [mailing.reply_to] if mailing.reply_to else []
-        self.versions = {"": _compile_content(mailing, language="")}
-        for version in mailing.versions.all():
-            self.versions[version.language] = _compile_content(version, language=version.language)
+        contents = {
+            "": mailing,
+            **{version.language: version for version in mailing.versions.all()},
+        }
+        self.versions = {
+            language: _compile_content(content, language=language)
+            for language, content in contents.items()
+        }
         # Links go through the click redirect, and the HTML gets an open pixel.
         self.links = MailingLinks(self.mailing_id)
         for language, templates in self.versions.items():
             self.versions[language] = self.links.track(language, templates)
+        self._compile_variants(mailing, contents)
         # The petition URL around the token, resolved once: reverse() per message is a
         # measurable share of the cost. Empty when the mailing promotes no petition.
         self.petition_url_prefix = ""
@@ -140,16 +147,63 @@ class CompiledMailing:
             path = reverse("campaigns:petition_detail", kwargs={"slug": mailing.petition.slug})
             self.petition_url_prefix = f"{settings.SITE_URL}{path}?{PETITION_TOKEN_PARAMETER}="
 
+    def _compile_variants(self, mailing: Mailing, contents: dict) -> None:
+        """Compile what each A/B variant changes, by (version, label); A is the content itself.
+
+        A variant that changes only the subject shares its version's bodies; one that changes
+        the preheader, which the layout sets in the HTML, is compiled whole.
+        """
+        self.variant_versions: dict[tuple[str, str], MailingTemplates] = {}
+        self.variant_senders: dict[tuple[str, str], str] = {}
+        for variant in mailing.variants.all():
+            content = contents.get(variant.language)
+            if content is None:
+                # A row for a language version since deleted: its readers get the default.
+                continue
+            key = (variant.language, variant.label)
+            if variant.from_name:
+                self.variant_senders[key] = f"{variant.from_name} <{mailing.from_email}>"
+            if variant.preheader:
+                templates = compile_mailing(
+                    subject=variant.subject or content.subject,
+                    preheader=variant.preheader,
+                    html_body=content.html_body,
+                    text_body=content.text_body,
+                    language=variant.language,
+                )
+                self.variant_versions[key] = self.links.track(variant.language, templates)
+            elif variant.subject:
+                self.variant_versions[key] = dataclasses.replace(
+                    self.versions[variant.language],
+                    subject=compile_merge_template(variant.subject, html=False),
+                )
+
     def version_for(self, language: str) -> str:
         """Return the version a reader of `language` gets: theirs if written, else ""."""
         return language if language in self.versions else ""
 
+    def sender_for(self, version: str = "", variant: str = "") -> str:
+        """Return the From header of a version in a variant: the version's own sender name, if
+        the variant names one there, else the variant's, else the mailing's."""
+        return (
+            self.variant_senders.get((version, variant))
+            or self.variant_senders.get(("", variant))
+            or self.from_email
+        )
+
     def render(
-        self, fields: dict[str, str], version: str = "", *, tracked_supporter_id: int | None = None
+        self,
+        fields: dict[str, str],
+        version: str = "",
+        *,
+        variant: str = "",
+        tracked_supporter_id: int | None = None,
     ) -> RenderedMessage:
-        """Render a version; its links tracked as `tracked_supporter_id`'s, or as written."""
-        templates = self.versions.get(version) or self.versions[""]
+        """Render a version in an A/B variant; its links tracked as `tracked_supporter_id`'s, or
+        as written. A variant that changes nothing in this version renders the version itself.
+        """
         version = version if version in self.versions else ""
+        templates = self.variant_versions.get((version, variant)) or self.versions[version]
         body_fields = fields | self.links.message_fields(
             fields, version=version, supporter_id=tracked_supporter_id
         )
@@ -173,7 +227,11 @@ def _compile_content(content, *, language: str) -> MailingTemplates:
 
 @lru_cache(maxsize=32)
 def _compiled(mailing_id: int, updated_at) -> CompiledMailing:
-    return CompiledMailing(Mailing.objects.select_related("petition").get(pk=mailing_id))
+    return CompiledMailing(
+        Mailing.objects.select_related("petition")
+        .prefetch_related("versions", "variants")
+        .get(pk=mailing_id)
+    )
 
 
 def compiled_mailing(mailing: Mailing) -> CompiledMailing:
@@ -253,6 +311,7 @@ def build_message(
     delivery_id: int,
     connection=None,
     version: str = "",
+    variant: str = "",
     tracked_supporter_id: int | None = None,
 ) -> AnymailMessage:
     """Build one supporter's message in a version, with one-click unsubscribe (RFC 8058).
@@ -261,7 +320,9 @@ def build_message(
     and it carries an open pixel (mailings/content/tracked_links.py); previews and test copies
     do not.
     """
-    rendered = compiled.render(fields, version, tracked_supporter_id=tracked_supporter_id)
+    rendered = compiled.render(
+        fields, version, variant=variant, tracked_supporter_id=tracked_supporter_id
+    )
     token = fields["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
     # The address itself carries a token (case-proof, unlike the subject's), for mail systems
     # that drop the subject; supporters/inbound.py reads either.
@@ -270,7 +331,7 @@ def build_message(
     message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.text,
-        from_email=compiled.from_email,
+        from_email=compiled.sender_for(version, variant),
         to=[fields["email"]],
         reply_to=compiled.reply_to,
         connection=connection,

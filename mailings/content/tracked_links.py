@@ -87,7 +87,9 @@ class MailingLinks:
         html_source = self._rewrite_html(templates.html.source, used)
         html_source = _add_pixel(html_source)
         text_source = self._rewrite_text(templates.text.source, used)
-        self._indexes_in[version] = list(dict.fromkeys(used))
+        # A variant's whole templates (a preheader of its own) are tracked under their version
+        # too: its links join the version's, at the indexes they already had.
+        self._indexes_in[version] = list(dict.fromkeys(self._indexes_in.get(version, []) + used))
         return dataclasses.replace(
             templates,
             html=templates.html.engine.from_string(html_source),

@@ -2,8 +2,8 @@
 
 A campaigner may not delete supporters, export supporters' data (campaigns.export_signatures),
 nor change users or settings. The group exists after `migrate` alone. Its rights are frozen
-here, as a migration's data must be; config/lib/roles.py holds the role as it is now, and
-tests/mailings/test_roles_and_audit.py fails while the two differ.
+here, as a migration's data must be; later migrations that change the role (0016) freeze
+their own copy and reuse `create_campaigner_group`.
 """
 
 from django.contrib.auth.management import create_permissions
@@ -30,11 +30,11 @@ CAMPAIGNER_PERMISSIONS = {
 }  # fmt: skip
 
 
-def grant_campaigner_rights(group_model, permission_model):
-    """Create the group if missing and give it exactly CAMPAIGNER_PERMISSIONS."""
+def grant_campaigner_rights(group_model, permission_model, permissions=CAMPAIGNER_PERMISSIONS):
+    """Create the group if missing and give it exactly `permissions` (this migration's own)."""
     group, _ = group_model.objects.get_or_create(name=CAMPAIGNER_GROUP)
     granted = []
-    for app_label, codenames in CAMPAIGNER_PERMISSIONS.items():
+    for app_label, codenames in permissions.items():
         permissions = list(
             permission_model.objects.filter(
                 content_type__app_label=app_label, codename__in=codenames
@@ -47,7 +47,7 @@ def grant_campaigner_rights(group_model, permission_model):
     group.permissions.set(granted)
 
 
-def create_campaigner_group(apps, schema_editor):
+def create_campaigner_group(apps, schema_editor, permissions=CAMPAIGNER_PERMISSIONS):
     # Permissions are made after migrations run (post_migrate); this group needs them now.
     # create_permissions skips an app without models_module, which a migration's app configs
     # lack. It is put back as it was: tests call this with the real registry, where None would
@@ -59,7 +59,9 @@ def create_campaigner_group(apps, schema_editor):
             create_permissions(app_config, apps=apps, verbosity=0)
         finally:
             app_config.models_module = models_module
-    grant_campaigner_rights(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+    grant_campaigner_rights(
+        apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), permissions
+    )
 
 
 def remove_campaigner_group(apps, schema_editor):

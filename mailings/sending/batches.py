@@ -57,6 +57,8 @@ class ClaimedDelivery:
     paused_until: datetime | None
     # The version the snapshot chose for them ("" for the default): what the ledger records.
     version_language: str
+    # Their A/B variant ("" when the mailing tests nothing), chosen by the snapshot too.
+    variant: str
 
 
 def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[ClaimedDelivery]:
@@ -93,6 +95,7 @@ def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[Cla
         "supporter__language",
         "supporter__paused_until",
         "version_language",
+        "variant",
     )
     return [ClaimedDelivery(*row) for row in rows]
 
@@ -222,6 +225,7 @@ def _build(compiled: CompiledMailing, row: ClaimedDelivery, connection):
         delivery_id=row.delivery_id,
         connection=connection,
         version=row.version_language,
+        variant=row.variant,
         tracked_supporter_id=row.supporter_id,
     )
 

@@ -121,6 +121,7 @@ def mailing_cancel(*, mailing_id: int, actor=None) -> bool:
                 Mailing.Status.AWAITING_APPROVAL,
                 Mailing.Status.SCHEDULED,
                 Mailing.Status.SENDING,
+                Mailing.Status.WAITING_FOR_WINNER,
                 Mailing.Status.PAUSED,
             ],
         ).update(status=Mailing.Status.CANCELLED, finished_at=now, updated_at=now)
@@ -151,15 +152,23 @@ def mailing_start_batches(*, mailing_id: int) -> None:
 
 
 def mailing_finish_if_done(*, mailing_id: int) -> bool:
-    """Mark a sending mailing SENT when its snapshot is taken and nothing is pending or claimed."""
+    """Mark a sending mailing SENT when its snapshot is taken and nothing is pending or claimed.
+
+    An A/B test whose slice is all sent waits for its winner instead (mailings/sending/ab_test.py):
+    the rest of the audience is still to come.
+    """
     unfinished = Delivery.objects.filter(
         mailing_id=mailing_id, status__in=[Delivery.Status.PENDING, Delivery.Status.CLAIMED]
     )
     if unfinished.exists():
         return False
     now = timezone.now()
+    done = Mailing.objects.filter(
+        pk=mailing_id, status=Mailing.Status.SENDING, audience_snapshot_at__isnull=False
+    )
+    testing = Q(ab_status__in=[Mailing.ABStatus.TESTING, Mailing.ABStatus.AWAITING_PICK])
+    if done.filter(testing).update(status=Mailing.Status.WAITING_FOR_WINNER, updated_at=now):
+        return True
     return bool(
-        Mailing.objects.filter(
-            pk=mailing_id, status=Mailing.Status.SENDING, audience_snapshot_at__isnull=False
-        ).update(status=Mailing.Status.SENT, finished_at=now, updated_at=now)
+        done.exclude(testing).update(status=Mailing.Status.SENT, finished_at=now, updated_at=now)
     )

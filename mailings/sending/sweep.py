@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from mailings.models import Delivery, Mailing
 from mailings.sending import tasks
+from mailings.sending.ab_test import mailing_ab_tests_decide_due
 from mailings.sending.control import (
     MailingStateError,
     mailing_finish_if_done,
@@ -27,6 +28,7 @@ def mailing_sweep() -> None:
     - A sending mailing with no claim for a while gets its snapshot or batch chains queued
       again: Redis may have lost them, and PostgreSQL still knows the work.
     - Supporters whose pause of their mail is over come back into audiences.
+    - A/B tests whose slice is sent and whose wait is over are decided.
     """
     now = timezone.now()
     supporter_pauses_end()
@@ -59,3 +61,4 @@ def mailing_sweep() -> None:
             heartbeat_at is None or heartbeat_at < stalled_before
         ):
             mailing_start_batches(mailing_id=mailing_id)
+    mailing_ab_tests_decide_due()
