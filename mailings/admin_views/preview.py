@@ -17,6 +17,7 @@ from mailings.content.rendering import (
 )
 from mailings.models import Mailing
 from mailings.selectors import mailing_audience_sample
+from mailings.sending.ab_assignment import ab_labels
 from mailings.sending.test_send import (
     TEST_SEND_MAX_ADDRESSES,
     MailingTestSendRefused,
@@ -42,6 +43,11 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
     if language and language not in Language.values:
         problems.append(f"There is no “{language}” version; choose one of the languages below.")
         language = ""
+    variants = ab_labels(mailing) if mailing.ab_test_share else []
+    variant = request.GET.get("variant", "")
+    if variant and variant not in variants:
+        problems.append(f"There is no variant “{variant[:8]}”; this is the mailing as written.")
+        variant = ""
     supporter, problem = _chosen_supporter(mailing, request.GET)
     if problem:
         problems.append(problem)
@@ -54,6 +60,8 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
         "email_query": request.GET.get("email", ""),
         "language": language,
         "languages": Language.choices,
+        "variants": variants,
+        "variant": variant,
         "problems": problems,
         "can_test_send": request.user.has_perm("mailings.test_send_mailing"),
         "test_send_max": TEST_SEND_MAX_ADDRESSES,
@@ -65,15 +73,20 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
         if language and version != language:
             problems.append(f"There is no “{language}” version: this is the default content.")
         fields = supporter_merge_fields(compiled, supporter)
-        message = build_message(compiled=compiled, fields=fields, delivery_id=0, version=version)
+        message = build_message(
+            compiled=compiled, fields=fields, delivery_id=0, version=version, variant=variant
+        )
         content = mailing.versions.filter(language=version).first() if version else mailing
+        changed = mailing.variants.filter(label=variant, language=version).first()
         # Inboxes show the preheader as text after the subject: rendered here on its own.
-        preheader = compile_merge_template(content.preheader, html=False)
+        preheader_source = changed.preheader if changed and changed.preheader else content.preheader
+        preheader = compile_merge_template(preheader_source, html=False)
         context.update(
             subject=message.subject,
             preheader=preheader.render(Context(fields, autoescape=False)).strip(),
             html=message.alternatives[0][0],
             text=message.body,
+            from_header=message.from_email,
             version_name=dict(Language.choices)[version] if version else "default",
         )
     status = 400 if problems and supporter is None else 200

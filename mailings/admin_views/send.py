@@ -31,6 +31,7 @@ from mailings.sending import (
     mailing_send_request,
     mailing_unschedule,
 )
+from mailings.sending.ab_assignment import ab_labels
 from mailings.sending.campaigner_time import moment_from_wall_time, moment_text, zone_names
 from mailings.sending.control import SENDABLE
 from supporters.models import Language
@@ -228,6 +229,7 @@ def _page(request, model_admin, mailing, template, page_name, form, refusal, **e
         # What the campaigner confirms: the POST acts only on the mailing as it is now.
         "shown_version": mailing.updated_at.isoformat(),
         "change_url": _change_url(mailing),
+        "ab_labels": ab_labels(mailing) if mailing.ab_test_share else [],
         **extra,
     }
     return TemplateResponse(request, f"admin/mailings/mailing/{template}", context)

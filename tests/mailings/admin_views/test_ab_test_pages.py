@@ -191,3 +191,32 @@ def test_stopping_from_the_progress_page_sends_the_rest_nothing(client, waiting)
     assert len(mail.outbox) == sent
     bad = sender.post(f"/admin/mailings/mailing/{waiting.pk}/ab-test/", {"action": "launch"})
     assert bad.status_code == 400
+
+
+def test_the_send_page_says_the_confirmation_covers_the_test_and_the_rest(client):
+    for number in range(3):
+        SupporterFactory(email=f"r{number}@example.org")
+    mailing = MailingFactory(subject="Subject A", ab_test_share=20, ab_wait_hours=6)
+    MailingVariant.objects.create(mailing=mailing, label="B", subject="Subject B")
+    MailingVariant.objects.create(mailing=mailing, label="B", language="ru", subject="Тема B")
+    sender = staff_client(client, "view_mailing", "send_mailing", username="sender")
+    page = sender.get(f"/admin/mailings/mailing/{mailing.pk}/send/").content.decode()
+    assert "2 variants (A, B) go to 20% of these supporters first; 6 hours after" in page
+    assert "This confirmation covers all of them." in page
+
+
+def test_the_preview_shows_each_variant_as_its_readers_get_it(admin_client):
+    supporter = SupporterFactory(email="olga@example.org", first_name="Olga")
+    mailing = MailingFactory(subject="Subject A", preheader="Preheader A", ab_test_share=20)
+    MailingVariant.objects.create(
+        mailing=mailing, label="B", subject="{{ first_name }}, B", preheader="Preheader B",
+        from_name="Hilary at Rally",
+    )  # fmt: skip
+    url = f"/admin/mailings/mailing/{mailing.pk}/preview/?supporter={supporter.pk}"
+    page_a = admin_client.get(url).content.decode()
+    assert "Subject A" in page_a and "Preheader A" in page_a
+    page_b = admin_client.get(url + "&variant=B").content.decode()
+    assert "Olga, B" in page_b and "Preheader B" in page_b
+    assert "Hilary at Rally &lt;campaigns@rally.example&gt;" in page_b
+    unknown = admin_client.get(url + "&variant=Z").content.decode()
+    assert "There is no variant “Z”" in unknown and "Subject A" in unknown
