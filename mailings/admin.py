@@ -42,18 +42,14 @@ AUDIENCE_FIELDS = (
 )  # fmt: skip
 
 
-class MailingVersionInline(admin.StackedInline):
-    """The appeal in another language; a supporter gets the version in theirs, if written."""
+class DraftOnlyInline:
+    """An inline of a mailing's content, editable while the mailing is a draft only.
 
-    model = MailingVersion
-    form = MailingVersionForm
-    extra = 0
-    max_num = len(Language.choices)
-    verbose_name = "language version"
-    verbose_name_plural = "Language versions: supporters whose language has none get the above"
+    What went out must stay what the ledger says went out, and a scheduled send what was
+    confirmed (and approved): unschedule it to edit it (see MailingAdmin.get_readonly_fields).
+    """
 
     def _editable(self, obj) -> bool:
-        # What went out must stay what the ledger says went out (see get_readonly_fields).
         return obj is None or obj.status == Mailing.Status.DRAFT
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -66,7 +62,18 @@ class MailingVersionInline(admin.StackedInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
-class MailingVariantInline(admin.TabularInline):
+class MailingVersionInline(DraftOnlyInline, admin.StackedInline):
+    """The appeal in another language; a supporter gets the version in theirs, if written."""
+
+    model = MailingVersion
+    form = MailingVersionForm
+    extra = 0
+    max_num = len(Language.choices)
+    verbose_name = "language version"
+    verbose_name_plural = "Language versions: supporters whose language has none get the above"
+
+
+class MailingVariantInline(DraftOnlyInline, admin.TabularInline):
     """Variants B to D of an A/B test: what each changes from the mailing as written (A)."""
 
     model = MailingVariant
@@ -78,19 +85,6 @@ class MailingVariantInline(admin.TabularInline):
         "A/B test variants: A is the mailing as written; each variant changes its subject, "
         "preheader or sender name (one row per language version it changes)"
     )
-
-    def _editable(self, obj) -> bool:
-        # What the test sent must stay what the ledger says it sent.
-        return obj is None or obj.status == Mailing.Status.DRAFT
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return self._editable(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._editable(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Mailing)

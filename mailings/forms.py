@@ -30,16 +30,9 @@ AB_SETTINGS_WITH_DEFAULTS = (
 )
 
 
-class ContentChecks:
-    """Check a subject, preheader and bodies as the send will compile them; save nothing else.
-
-    Shared by the mailing and its language versions, so every version that saves is one that
-    sends. Each error names the campaigner's own line.
-    """
-
-    def layout_language(self) -> str:
-        """The language the layout's footer is compiled in (a version's own)."""
-        return ""
+class HeaderChecks:
+    """Check a subject and preheader as the send will compile them: a mailing's, a version's,
+    an A/B variant's. Each error names the campaigner's own line."""
 
     def clean_subject(self) -> str:
         subject = self.cleaned_data["subject"]
@@ -51,6 +44,18 @@ class ContentChecks:
         # Shown inside the HTML, so checked as HTML.
         compile_merge_template(preheader, html=True)
         return preheader
+
+
+class ContentChecks(HeaderChecks):
+    """Check a subject, preheader and bodies as the send will compile them; save nothing else.
+
+    Shared by the mailing and its language versions, so every version that saves is one that
+    sends. Each error names the campaigner's own line.
+    """
+
+    def layout_language(self) -> str:
+        """The language the layout's footer is compiled in (a version's own)."""
+        return ""
 
     def clean_text_body(self) -> str:
         text = self.cleaned_data["text_body"]
@@ -167,22 +172,12 @@ class MailingVersionForm(ContentChecks, forms.ModelForm):
         return cleaned_data
 
 
-class MailingVariantForm(forms.ModelForm):
+class MailingVariantForm(HeaderChecks, forms.ModelForm):
     """What one A/B variant changes, in one language version: checked as the mailing's are."""
 
     class Meta:
         model = MailingVariant
         fields = ["label", "language", "subject", "preheader", "from_name"]
-
-    def clean_subject(self) -> str:
-        subject = self.cleaned_data["subject"]
-        compile_merge_template(subject, html=False)
-        return subject
-
-    def clean_preheader(self) -> str:
-        preheader = self.cleaned_data["preheader"]
-        compile_merge_template(preheader, html=True)
-        return preheader
 
 
 class MailingVariantFormSet(forms.BaseInlineFormSet):
