@@ -16,6 +16,7 @@ that a parser decodes can never become a tag of its own.
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from html.parser import HTMLParser
 
 import css_inline
@@ -38,6 +39,9 @@ LAYOUT_TEXT = "mailings/email/layout.txt"
 _INLINER = css_inline.CSSInliner(
     keep_style_tags=False, keep_link_tags=False, load_remote_stylesheets=False
 )
+# The look of the editor's markup (a link with class="button" is the call to action): set
+# before the body's own <style>, which therefore wins over it, as its style attributes do.
+BODY_CSS = "mailings/email/body.css"
 # Links as "[text](url)": a reader of the text part must still reach the petition.
 _TEXT_CONFIG = ParserConfig(display_links=True)
 # A "{" that could start a tag ("{{", "{%", "{#") but is text is written as one of these, so
@@ -68,7 +72,7 @@ def compose_message(
     """
     body = _Placeholders(html_body)
     body.refuse_tags_between_table_cells()
-    html = sanitize_html(_INLINER.inline(body.source))
+    html = sanitize_html(_INLINER.inline(_body_style() + body.source))
     html_source = body.restore(html, into="HTML", brace=HTML_BRACE)
     if text_body.strip():
         text_source = text_body.strip()
@@ -91,6 +95,11 @@ def compose_message(
         )
         text_message = render_to_string(LAYOUT_TEXT, {**context, "body": text_source})
     return ComposedMessage(html=html_message, text=text_message.strip() + "\n")
+
+
+@cache
+def _body_style() -> str:
+    return f"<style>{render_to_string(BODY_CSS)}</style>"
 
 
 def sanitize_mailing_html(html_body: str) -> str:
