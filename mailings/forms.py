@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.functional import cached_property
 
+from mailings.content.body_editor import MailingBodyEditor
 from mailings.content.compose import sanitize_mailing_html
 from mailings.content.rendering import compile_mailing, compile_merge_template
 from mailings.content.senders import Sender, allowed_senders, sender_validate
@@ -13,9 +14,11 @@ CONTENT_HELP_TEXTS = {
     "subject": 'May use merge fields, e.g. {{ first_name|default:"Friend" }}, join us.',
     "preheader": "The preview line inboxes show after the subject; may use merge fields.",
     # The admin shows help text as HTML: a bare <style> here would swallow the page.
-    "html_body": "HTML with merge fields such as {{ first_name }}. A &lt;style&gt; is "
-    "inlined into the elements it styles; the layout adds the preheader and a footer "
-    "with the organisation's address and an unsubscribe link.",
+    "html_body": "Write the letter in the editor: its menu inserts merge fields, the "
+    "supporter's own petition link and a button. “Edit as HTML” shows the HTML, with merge "
+    "fields such as {{ first_name }}; a &lt;style&gt; is inlined into the elements it styles. "
+    "The layout adds the preheader and a footer with the organisation's address and an "
+    "unsubscribe link.",
     "text_body": "Leave empty to have it made from the HTML, links shown as URLs; the "
     "footer is added either way.",
 }
@@ -96,6 +99,7 @@ class MailingAdminForm(ContentChecks, forms.ModelForm):
         model = Mailing
         fields = "__all__"  # noqa: DJ007 -- the ModelAdmin chooses the fields shown
         help_texts = CONTENT_HELP_TEXTS
+        widgets = {"html_body": MailingBodyEditor}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -162,6 +166,7 @@ class MailingVersionForm(ContentChecks, forms.ModelForm):
         model = MailingVersion
         fields = ["language", "subject", "preheader", "html_body", "text_body"]
         help_texts = CONTENT_HELP_TEXTS
+        widgets = {"html_body": MailingBodyEditor}
 
     def layout_language(self) -> str:
         return self.cleaned_data.get("language", "")

@@ -7,6 +7,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import environ
+from django_prose_editor.config import html_tags
+from js_asset import static_lazy
 from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -29,6 +31,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "anymail",
     "django_countries",
+    # The mailing body editor (mailings/content/body_editor.py): its static files and checks.
+    "django_prose_editor",
     "supporters",
     "campaigns",
     "mailings",
@@ -106,6 +110,16 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# The mailing body editor's own menu (merge fields, petition link, button, image): a Tiptap
+# extension that django-prose-editor loads when a widget's config names it. Rally sanitises
+# what is saved itself (campaigns/richtext.py), so it adds nothing to the package's allowlist.
+DJANGO_PROSE_EDITOR_EXTENSIONS = [
+    {
+        "js": [static_lazy("mailings/editor/rally_mailing.js")],
+        "extensions": {"RallyMailing": html_tags([])},
+    },
+]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
