@@ -47,6 +47,8 @@ NAVALNY_PETITION_RU = {
 }
 
 # The sender is the first of RALLY_SENDERS (seed_demo); the layout adds the unsubscribe footer.
+# The HTML is the editor's own markup (mailings/body_editor.py), so the appeal opens in it
+# whole; the email layout gives the link with class="button" its look.
 NAVALNY_MAILING = {
     "name": "Navalny rapid response — first appeal",
     "subject": '{{ first_name|default:"Friend" }}, add your name for Aleksei Navalny',
@@ -62,9 +64,7 @@ doctors had spent five months treating him after a Novichok poisoning last Augus
 prisoner of conscience, and we are asking people everywhere to say so too.</p>
 <p><strong>Will you sign the petition calling for his immediate and unconditional release, and
 for an end to the persecution of everyone who criticises the Russian authorities?</strong></p>
-<p style="text-align:center"><a href="{{ petition_url }}"
- style="background:#8a1c1c;color:#ffffff;padding:12px 24px;text-decoration:none;font-weight:bold">
-Sign the petition</a></p>
+<p><a class="button" href="{{ petition_url }}">Sign the petition</a></p>
 <p>Our observers saw peaceful marchers beaten with batons. Days later, police searched the homes
 and offices of opposition activists and journalists, Aleksei's among them. More protests are
 planned for Sunday, and the world needs to be watching.</p>
