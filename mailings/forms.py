@@ -16,8 +16,8 @@ CONTENT_HELP_TEXTS = {
     # The admin shows help text as HTML: a bare <style> here would swallow the page.
     "html_body": "Write the letter in the editor: its menu inserts merge fields, the "
     "supporter's own petition link and a button. “Edit as HTML” shows the HTML, with merge "
-    "fields such as {{ first_name }}; a &lt;style&gt; is inlined into the elements it styles. "
-    "The layout adds the preheader and a footer with the organisation's address and an "
+    "fields such as {{ first_name }}. A &lt;style&gt; is inlined into the elements it styles; "
+    "the layout adds the preheader and a footer with the organisation's address and an "
     "unsubscribe link.",
     "text_body": "Leave empty to have it made from the HTML, links shown as URLs; the "
     "footer is added either way.",

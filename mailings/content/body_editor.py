@@ -66,7 +66,8 @@ EDITOR_EXTENSIONS = {
 # back as <strong> and <em>, which mean the same; rel is what the sanitiser puts on links.
 EDITOR_ELEMENTS = {
     **{tag: set() for tag in ("p", "h1", "h2", "h3", "h4", "strong", "b", "em", "i", "br")},
-    **{tag: set() for tag in ("ul", "ol", "li", "blockquote")},
+    **{tag: set() for tag in ("ul", "li", "blockquote")},
+    "ol": {"start", "type", "data-type"},
     "a": {"href", "title", "class", "target", "rel"},
     "img": {"src", "alt", "title", "width", "height"},
 }
@@ -96,7 +97,7 @@ class _MisfitFinder(HTMLParser):
                 if name not in EDITOR_ELEMENTS[tag]:
                     self.attributes.setdefault(name, {}).setdefault(tag, None)
             if not self.open and tag not in TOP_LEVEL_BLOCKS:
-                self._outside_paragraph()
+                self._outside_paragraph(self.getpos()[0])
         if tag not in _VOID_ELEMENTS:
             self.open.append(tag)
 
@@ -113,18 +114,18 @@ class _MisfitFinder(HTMLParser):
     def handle_data(self, data):
         if not data.strip() or "style" in self.open:
             return
+        # The line of the text itself, not of the whitespace before it.
+        line = self.getpos()[0] + data[: len(data) - len(data.lstrip())].count("\n")
         if not self.open:
-            self._outside_paragraph()
+            self._outside_paragraph(line)
         elif self.open[-1] in ("ul", "ol"):
-            line = self.getpos()[0]
             self.others.setdefault(f"text in a list but outside its items (line {line})", None)
 
     def handle_comment(self, data):
         self.others.setdefault("HTML comments", None)
 
-    def _outside_paragraph(self) -> None:
+    def _outside_paragraph(self, line: int) -> None:
         if not any(other.startswith("text or a template tag outside") for other in self.others):
-            line = self.getpos()[0]
             self.others[f"text or a template tag outside any paragraph (line {line})"] = None
 
     def misfits(self) -> list[str]:

@@ -133,12 +133,26 @@ const setUp = (textarea) => {
   }
 
   const showEditor = async ({ askBeforeDropping }) => {
+    toggle.disabled = true
+    try {
+      await startEditor({ askBeforeDropping })
+    } finally {
+      toggle.disabled = false
+    }
+  }
+
+  const startEditor = async ({ askBeforeDropping }) => {
+    const before = textarea.dataset.rallyBodyMode
+    textarea.dataset.rallyBodyMode = "starting"
     const started = await createEditor(textarea, config)
-    if (!started) return
+    if (!started) {
+      showHTML(before === "html" ? note.textContent : "")
+      return
+    }
     if (canonicalHTML(textarea.value) !== canonicalHTML(started.getHTML())) {
       if (!askBeforeDropping || !window.confirm(SWITCH_QUESTION)) {
         started.destroy()
-        if (!askBeforeDropping) showHTML(DROPPED_NOTE)
+        showHTML(askBeforeDropping ? note.textContent : DROPPED_NOTE)
         return
       }
       // What the editor kept is what the form will save, as the campaigner was told.
