@@ -79,6 +79,8 @@ def test_compose_check_send_and_watch_an_appeal_in_english_and_russian(desk, cel
     page.locator("#id_name").fill("Marchers: first appeal")
     page.locator("#id_subject").fill('{{ first_name|default:"Friend" }}, the marchers need you')
     page.locator("#id_preheader").fill("Sign before Friday")
+    # Written as HTML here; tests/browser/test_editor.py writes one in the editor.
+    page.get_by_role("button", name="Edit as HTML").click()
     page.locator("#id_html_body").fill(
         '<p>Dear {{ first_name|default:"friend" }},</p>'
         '<p><a href="{{ petition_url }}">Sign the petition</a> today.</p>'
@@ -90,6 +92,9 @@ def test_compose_check_send_and_watch_an_appeal_in_english_and_russian(desk, cel
     page.get_by_role("button", name=re.compile("Add another Language version", re.I)).click()
     page.locator("#id_versions-0-language").select_option("ru")
     page.locator("#id_versions-0-subject").fill("{{ first_name }}, участникам марша нужна помощь")
+    page.locator(".rally-body", has=page.locator("#id_versions-0-html_body")).get_by_role(
+        "button", name="Edit as HTML"
+    ).click()
     page.locator("#id_versions-0-html_body").fill(
         '<p>Здравствуйте, {{ first_name }}!</p><p><a href="{{ petition_url }}">Подпишите</a>.</p>'
     )
