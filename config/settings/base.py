@@ -113,7 +113,7 @@ USE_TZ = True
 
 # The mailing body editor's own menu (merge fields, petition link, button, image): a Tiptap
 # extension that django-prose-editor loads when a widget's config names it. Rally sanitises
-# what is saved itself (campaigns/richtext.py), so it adds nothing to the package's allowlist.
+# what is saved itself (config/lib/richtext.py), so it adds nothing to the package's allowlist.
 DJANGO_PROSE_EDITOR_EXTENSIONS = [
     {
         "js": [static_lazy("mailings/editor/rally_mailing.js")],

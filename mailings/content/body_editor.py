@@ -75,7 +75,7 @@ EDITOR_ELEMENTS = {
 # a paragraph of their own (a `{% if %}` between two paragraphs would become one).
 TOP_LEVEL_BLOCKS = {"p", "h1", "h2", "h3", "h4", "ul", "ol", "blockquote"}
 # Text directly in a list item or a quote is fine: the editor wraps it in a paragraph, and the
-# email layout sets a paragraph in a list item without a margin (mailings/email/body.css).
+# email layout sets a paragraph in a list item without a margin (templates/mailings/email/body.css).
 _VOID_ELEMENTS = {"br", "img", "hr", "wbr", "meta", "link", "input", "col", "area", "base"}
 
 

@@ -47,8 +47,8 @@ NAVALNY_PETITION_RU = {
 }
 
 # The sender is the first of RALLY_SENDERS (seed_demo); the layout adds the unsubscribe footer.
-# The HTML is the editor's own markup (mailings/body_editor.py), so the appeal opens in it
-# whole; the email layout gives the link with class="button" its look.
+# The HTML is the editor's own markup (mailings/content/body_editor.py), so the appeal opens in
+# it whole; the email layout gives the link with class="button" its look.
 NAVALNY_MAILING = {
     "name": "Navalny rapid response — first appeal",
     "subject": '{{ first_name|default:"Friend" }}, add your name for Aleksei Navalny',

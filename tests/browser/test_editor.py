@@ -2,8 +2,8 @@
 
 Debian's Chromium driven by Playwright through the Django admin on pytest-django's live server,
 logged in as the demo's campaigner (`seed_demo`). The editor is django-prose-editor with Rally's
-menu (mailings/body_editor.py, mailings/static/mailings/editor/); what it saves goes through the
-same checks and sanitiser as HTML typed by hand.
+menu (mailings/content/body_editor.py, mailings/static/mailings/editor/); what it saves goes
+through the same checks and sanitiser as HTML typed by hand.
 Set RALLY_SCREENSHOTS to a folder to keep a picture of each page the campaigner sees.
 """
 

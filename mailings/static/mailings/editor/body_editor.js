@@ -1,7 +1,8 @@
 // Each mailing body opens in the rich-text editor, or as HTML: as the server said
-// (data-rally-body-mode, from mailings/body_editor.py), or when the editor would not give back
-// what the body holds. A button switches either way; switching to the editor never drops
-// anything without the campaigner's yes. The textarea is what the form saves, in both modes.
+// (data-rally-body-mode, from mailings/content/body_editor.py), or when the editor would not
+// give back what the body holds. A button switches either way; switching to the editor never
+// drops anything without the campaigner's yes. The textarea is what the form saves, in both
+// modes.
 import { createEditor } from "django-prose-editor/configurable"
 
 const SELECTOR = "textarea[data-rally-body-editor]"
@@ -21,11 +22,10 @@ const SAME_ELEMENT = { b: "strong", i: "em" }
 const IGNORED_ATTRIBUTES = { ol: ["type", "data-type"] }
 // Elements that hold lines of text; any other element with content is a mark on its text
 // (bold, a link, or a <span> the editor would drop), in whatever order they are nested.
-const BLOCKS = new Set(
-  "p h1 h2 h3 h4 h5 h6 ul ol li blockquote div table thead tbody tfoot tr td th center pre hr figure figcaption".split(
-    " ",
-  ),
-)
+const BLOCKS = new Set([
+  ..."p h1 h2 h3 h4 h5 h6 ul ol li blockquote div center pre hr figure figcaption".split(" "),
+  ..."table thead tbody tfoot tr td th".split(" "),
+])
 const ATOMS = new Set(["br", "img"])
 // The editor wraps the text of a list item or a quote in a paragraph.
 const WRAPS_IN_PARAGRAPHS = new Set(["li", "blockquote"])

@@ -1,7 +1,7 @@
 // The mailing editor's own menu: a merge field with its fallback, the supporter's personal
 // petition link, the call-to-action button and an image by its URL. django-prose-editor loads
 // this module when a widget's config names "RallyMailing" (config/settings/base.py), and the
-// options come from mailings/body_editor.py.
+// options come from mailings/content/body_editor.py.
 import { Extension, updateAttrsDialog } from "django-prose-editor/editor"
 
 // A fallback is written inside a quoted template argument in the HTML: the template checks
@@ -77,7 +77,10 @@ export const RallyMailing = Extension.create({
               editor
                 .chain()
                 .focus()
-                .insertContent({ type: "text", text: mergeFieldSource(attrs.field, attrs.fallback) })
+                .insertContent({
+                  type: "text",
+                  text: mergeFieldSource(attrs.field, attrs.fallback),
+                })
                 .run()
             }
           })
@@ -91,7 +94,12 @@ export const RallyMailing = Extension.create({
           // A plain petition link leaves a button a button; the button item makes one.
           const attrs = button ? { href, class: BUTTON_CLASS } : { href }
           if (editor.isActive("link")) {
-            return editor.chain().focus().extendMarkRange("link").updateAttributes("link", attrs).run()
+            return editor
+              .chain()
+              .focus()
+              .extendMarkRange("link")
+              .updateAttributes("link", attrs)
+              .run()
           }
           if (editor.state.selection.empty) {
             return insertLinkedWords(editor, "Sign the petition", attrs)

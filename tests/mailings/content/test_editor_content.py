@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from mailings.body_editor import editor_misfits
-from mailings.compose import compose_message, sanitize_mailing_html
+from mailings.content.body_editor import editor_misfits
+from mailings.content.compose import compose_message, sanitize_mailing_html
 from mailings.demo import content
 from mailings.models import Mailing
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory
