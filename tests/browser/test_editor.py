@@ -169,6 +169,8 @@ def test_the_demo_campaigner_writes_an_appeal_in_the_editor_and_previews_it(demo
     expect(dialog.get_by_label("Merge field")).to_have_value("first_name")
     expect(dialog.get_by_label("Fallback")).to_have_value("friend")
     dialog.get_by_role("button", name="Insert").click()
+    # Set apart from the letter's words, to be read as the supporter's own name.
+    expect(area.locator(".rally-template-tag")).to_have_text('{{ first_name|default:"friend" }}')
     page.keyboard.type(",")
     page.keyboard.press("Enter")
     page.keyboard.type("Will you add your name today?")

@@ -2,12 +2,31 @@
 // petition link, the call-to-action button and an image by its URL. django-prose-editor loads
 // this module when a widget's config names "RallyMailing" (config/settings/base.py), and the
 // options come from mailings/content/body_editor.py.
-import { Extension, updateAttrsDialog } from "django-prose-editor/editor"
+import { Extension, pm, updateAttrsDialog } from "django-prose-editor/editor"
+
+const { Plugin, PluginKey } = pm.state
+const { Decoration, DecorationSet } = pm.view
 
 // A fallback is written inside a quoted template argument in the HTML: the template checks
 // refuse < > and ", and braces, % or a backslash would end or change the tag.
 const NOT_IN_A_FALLBACK = /["<>{}%\\|]/g
 const BUTTON_CLASS = "button"
+// Merge fields and tags, shown apart from the words around them (in the editor only).
+const TEMPLATE_TAG = /\{\{.*?\}\}|\{%.*?%\}/g
+
+const templateTagDecorations = (doc) => {
+  const decorations = []
+  doc.descendants((node, position) => {
+    if (!node.isText) return
+    for (const match of node.text.matchAll(TEMPLATE_TAG)) {
+      const from = position + match.index
+      decorations.push(
+        Decoration.inline(from, from + match[0].length, { class: "rally-template-tag" }),
+      )
+    }
+  })
+  return DecorationSet.create(doc, decorations)
+}
 
 export const mergeFieldSource = (name, fallback) => {
   const safe = (fallback || "").replace(NOT_IN_A_FALLBACK, "").trim()
@@ -51,6 +70,24 @@ export const RallyMailing = Extension.create({
 
   addOptions() {
     return { petitionUrl: "{{ petition_url }}", mergeFields: [] }
+  },
+
+  addProseMirrorPlugins() {
+    return [
+      new Plugin({
+        key: new PluginKey("rallyTemplateTags"),
+        state: {
+          init: (_config, { doc }) => templateTagDecorations(doc),
+          apply: (transaction, decorations) =>
+            transaction.docChanged ? templateTagDecorations(transaction.doc) : decorations,
+        },
+        props: {
+          decorations(state) {
+            return this.getState(state)
+          },
+        },
+      }),
+    ]
   },
 
   addCommands() {
