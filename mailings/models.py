@@ -417,6 +417,9 @@ class Delivery(models.Model):
     # First open (tracking pixel or ESP event; approximate) and first click of a tracked link.
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
+    # When the supporter left the list through this message's unsubscribe link or header (the
+    # report's "unsubscribes caused", with complaints); unset if they were not subscribed then.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -533,6 +536,18 @@ class LinkClick(models.Model):
         return f"{self.mailing} link {self.link_index}"
 
 
+class Report(Mailing):
+    """A mailing seen as its report: the admin's list of reports and the compare page.
+
+    Its admin (mailings/admin_views/report.py) asks for mailings.view_mailing, so it needs no
+    permissions of its own.
+    """
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+
+
 class OutboxMessage(models.Model):
     """A message "sent" by the local outbox email backend, for development without an ESP."""
 
@@ -549,3 +564,7 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.to}"
+
+
+# The report's counters live beside its code; Django finds models through this module.
+from .reports.models import ReportBreakdown, ReportHour  # noqa: E402, F401

@@ -22,6 +22,7 @@ from django.utils import timezone
 from mailings.feedback import tasks
 from mailings.feedback.kinds import NOTHING, Effect, event_effect
 from mailings.models import Delivery, TrackingEvent
+from mailings.reports.buckets import DeliveryChanges
 from mailings.sending.breaker import mailing_check_esp_feedback
 from supporters.models import Supporter
 from supporters.services import supporter_suppress
@@ -96,6 +97,12 @@ def tracking_events_process(*, event_pks: Sequence[int]) -> dict[int, str]:
             outcome = TrackingEvent.Outcome
             event.outcome = outcome.IGNORED if effect == NOTHING else outcome.APPLIED
             applied.append((event, delivery, effect))
+        # The report counts what the batch changes in its deliveries (rows locked until commit).
+        report_changes = DeliveryChanges.watch(
+            delivery
+            for _, delivery, effect in applied
+            if effect.esp_status or effect.opened or effect.clicked
+        )
         check_breaker_of = _apply(applied, now=now)
         erased_pks = {event.pk for event in erased}
         kept = [event for event in events if event.pk not in erased_pks]
@@ -105,6 +112,7 @@ def tracking_events_process(*, event_pks: Sequence[int]) -> dict[int, str]:
                 erased,
                 ["processed_at", "outcome", "delivery", "recipient", "description", "payload"],
             )
+        report_changes.count()
     for mailing_id in sorted(check_breaker_of):
         mailing_check_esp_feedback(mailing_id=mailing_id)
     return {event.pk: event.outcome for event in events}

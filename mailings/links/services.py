@@ -1,9 +1,12 @@
 """Record what a bulk message's reader did: followed a tracked link, loaded the open pixel.
 
-Each is a web request on the reader's way (the redirect waits on it), so each is one INSERT
-and one UPDATE by the (mailing, supporter) unique index at most, and a repeat is harmless: the
-first click and the first open keep their time.
+Each is a web request on the reader's way (the redirect waits on it), so each is a few
+statements by the (mailing, supporter) unique index: the delivery read and locked, an INSERT
+and an UPDATE, and the report's counters (mailings/reports/buckets.py). A repeat is harmless:
+the first click and the first open keep their time, and count once.
 """
+
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
@@ -11,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mailings.models import Delivery, LinkClick
+from mailings.reports.buckets import DeliveryChanges, report_click_count
 
 _URL_MAX_LENGTH = LinkClick._meta.get_field("url").max_length
 
@@ -24,6 +28,9 @@ def link_click_record(*, mailing_id: int, supporter_id: int, link_index: int, ur
     now = timezone.now()
     try:
         with transaction.atomic():
+            delivery_changes = DeliveryChanges.watch_reader(
+                mailing_id=mailing_id, supporter_id=supporter_id
+            )
             LinkClick.objects.create(
                 mailing_id=mailing_id,
                 supporter_id=supporter_id,
@@ -36,14 +43,41 @@ def link_click_record(*, mailing_id: int, supporter_id: int, link_index: int, ur
                 clicked_at=Coalesce("clicked_at", Value(now)),
                 opened_at=Coalesce("opened_at", Value(now)),
             )
+            report_click_count(
+                delivery_changes, mailing_id=mailing_id, supporter_id=supporter_id,
+                link_index=link_index, at=now,
+            )  # fmt: skip
     except IntegrityError:
         pass  # the mailing or supporter was deleted meanwhile
 
 
 def delivery_open_record(*, mailing_id: int, supporter_id: int) -> bool:
     """Set a delivery's first open from its pixel; return whether this was the first."""
-    return bool(
-        Delivery.objects.filter(
+    with transaction.atomic():
+        delivery_changes = DeliveryChanges.watch_reader(
+            mailing_id=mailing_id, supporter_id=supporter_id
+        )
+        opened = Delivery.objects.filter(
             mailing_id=mailing_id, supporter_id=supporter_id, opened_at__isnull=True
         ).update(opened_at=timezone.now())
+        if opened:
+            delivery_changes.count()
+    return bool(opened)
+
+
+def delivery_unsubscribe_record(*, mailing_id: int, supporter_id: int, at: datetime) -> bool:
+    """Record that a supporter left the list through a mailing's message; return if first.
+
+    Called in the transaction that unsubscribed them (supporters' `unsubscribed_by_mailing`
+    signal, mailings/reports/receivers.py); the report counts it as an unsubscribe the
+    mailing caused. A supporter with no delivery of the mailing changes nothing.
+    """
+    delivery_changes = DeliveryChanges.watch_reader(
+        mailing_id=mailing_id, supporter_id=supporter_id
     )
+    recorded = Delivery.objects.filter(
+        mailing_id=mailing_id, supporter_id=supporter_id, unsubscribed_at__isnull=True
+    ).update(unsubscribed_at=at)
+    if recorded:
+        delivery_changes.count()
+    return bool(recorded)

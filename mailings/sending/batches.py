@@ -22,6 +22,7 @@ from mailings.content.rendering import (
     merge_fields,
 )
 from mailings.models import Delivery, Mailing
+from mailings.reports.buckets import report_sends_count
 from mailings.sending.backpressure import breaker_failure_rate, breaker_record, send_rate_limiter
 from mailings.sending.breaker import mailing_check_esp_feedback_from_send
 from mailings.sending.control import mailing_finish_if_done, mailing_pause
@@ -351,6 +352,8 @@ def delivery_record_outcome(outcome: BatchOutcome) -> None:
             Delivery.objects.filter(pk__in=outcome.released).update(
                 status=Delivery.Status.PENDING, claimed_by="", lease_expires_at=None, updated_at=now
             )
+        # Last, so the report's counters of this hour are locked only until the commit.
+        report_sends_count(delivery_ids=[pk for pk, _ in outcome.sent], at=now)
 
 
 def _set_status_with_detail(status: str, column: str, rows: list[tuple[int, str]], now) -> None:
