@@ -3,11 +3,13 @@
 import ipaddress
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from config.db import insert_unless_exists
 
 from .models import ConsentRecord, Language, Supporter
+from .signals import unsubscribed_by_mailing
 
 # Fields a later sign-up may fill in when they are still blank, but never overwrite: anyone can
 # type anyone's email into a form, so a known supporter's details are not theirs to change.
@@ -120,15 +122,23 @@ def supporter_subscribe(*, supporter_id: int) -> bool:
     )
 
 
-def supporter_unsubscribe(*, supporter_id: int) -> bool:
+def supporter_unsubscribe(*, supporter_id: int, mailing_id: int | None = None) -> bool:
     """Unsubscribe a supporter; return False if there was nobody subscribed to unsubscribe.
 
-    Deliveries not yet sent are skipped by the send queue, which checks status when it claims.
+    `mailing_id` names the mailing whose message they unsubscribed from, when its token says
+    so: the mailing's report counts it (the `unsubscribed_by_mailing` signal, sent in the
+    same transaction). Deliveries not yet sent are skipped by the send queue, which checks
+    status when it claims.
     """
     now = timezone.now()
-    updated = Supporter.objects.filter(pk=supporter_id, status=Supporter.Status.SUBSCRIBED).update(
-        status=Supporter.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
-    )
+    with transaction.atomic():
+        updated = Supporter.objects.filter(
+            pk=supporter_id, status=Supporter.Status.SUBSCRIBED
+        ).update(status=Supporter.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now)
+        if updated and mailing_id is not None:
+            unsubscribed_by_mailing.send(
+                sender=Supporter, supporter_id=supporter_id, mailing_id=mailing_id, at=now
+            )
     return bool(updated)
 
 

@@ -8,6 +8,7 @@ token cannot be replayed as a petition link and vice versa.
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
@@ -25,18 +26,45 @@ _MAILTO_TOKEN = re.compile(_MAILTO_TOKEN_PATTERN, re.ASCII)
 _MAILTO_TOKEN_IN_ADDRESS = re.compile(rf"\+({_MAILTO_TOKEN_PATTERN})@", re.ASCII)
 
 
-def make_unsubscribe_token(supporter_id: int) -> str:
-    """Return the token for the one-click unsubscribe link of one supporter."""
-    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign(str(supporter_id))
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    """Who an unsubscribe token names, and the mailing whose message carried it."""
+
+    supporter_id: int
+    # None for a token made outside a mailing, or before tokens named their mailing.
+    mailing_id: int | None = None
 
 
-def read_unsubscribe_token(token: str) -> int | None:
-    """Return the supporter id a valid unsubscribe token names, or None for a bad token."""
+def make_unsubscribe_token(supporter_id: int, mailing_id: int | None = None) -> str:
+    """Return the token of one supporter's one-click unsubscribe link, in a mailing's message.
+
+    `<supporter id>-<mailing id>` signed; a token of a supporter alone is `<supporter id>`
+    signed, as every token was before they named the mailing, and those still work.
+    """
+    value = f"{supporter_id}-{mailing_id}" if mailing_id else str(supporter_id)
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign(value)
+
+
+def read_unsubscribe_link(token: str) -> UnsubscribeLink | None:
+    """Return what a valid unsubscribe token names, or None for a bad token."""
     try:
         value = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign(token)
     except signing.BadSignature:
         return None
-    return int(value) if value.isdigit() else None
+    supporter_part, _, mailing_part = value.partition("-")
+    if not _is_number(supporter_part) or (mailing_part and not _is_number(mailing_part)):
+        return None
+    return UnsubscribeLink(int(supporter_part), int(mailing_part) if mailing_part else None)
+
+
+def read_unsubscribe_token(token: str) -> int | None:
+    """Return the supporter id a valid unsubscribe token names, or None for a bad token."""
+    link = read_unsubscribe_link(token)
+    return link.supporter_id if link else None
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def make_unsubscribe_mailto_token(supporter_id: int) -> str:
@@ -91,10 +119,10 @@ def unsubscribe_mailto_address_for_token(unsubscribe_token: str) -> str:
 
     For a message being built from the merge fields just made for it: the token is fresh, so
     its signature is not checked again, which would cost as much as the rest of the address
-    (a Signer token is `<id>:<signature>`). A token that names nobody gives UNSUBSCRIBE_MAILTO
-    as it is.
+    (a Signer token is `<id>:<signature>` or `<id>-<mailing id>:<signature>`). A token that
+    names nobody gives UNSUBSCRIBE_MAILTO as it is.
     """
-    supporter_part = unsubscribe_token.partition(":")[0]
+    supporter_part = unsubscribe_token.partition(":")[0].partition("-")[0]
     if not (supporter_part.isascii() and supporter_part.isdigit()):
         return settings.UNSUBSCRIBE_MAILTO
     return unsubscribe_mailto_address(int(supporter_part))

@@ -7,7 +7,7 @@ from .forms import LanguageForm, PauseForm
 from .models import Language
 from .selectors import supporter_mail_preferences
 from .services import supporter_pause, supporter_set_language, supporter_unsubscribe
-from .tokens import read_unsubscribe_token
+from .tokens import read_unsubscribe_link, read_unsubscribe_token
 
 
 # The signed token is the credential: mail clients send RFC 8058 one-click POSTs with no cookie
@@ -19,14 +19,15 @@ def unsubscribe(request, token: str):
 
     The page offers a pause and a change of language too; those post to `preferences`.
     """
-    supporter_id = read_unsubscribe_token(token)
-    if supporter_id is None:
+    link = read_unsubscribe_link(token)
+    if link is None:
         return _invalid_token(request)
     if request.method == "POST":
-        supporter_unsubscribe(supporter_id=supporter_id)
+        # The mailing whose message carried the link is told, for its report.
+        supporter_unsubscribe(supporter_id=link.supporter_id, mailing_id=link.mailing_id)
         # The same page whether or not they were subscribed: nothing to learn from it.
         return render(request, "supporters/unsubscribe_done.html")
-    return _preference_page(request, token, supporter_id)
+    return _preference_page(request, token, link.supporter_id)
 
 
 # Unlike the one-click unsubscribe, these forms are only ever sent from our own page, so they

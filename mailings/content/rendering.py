@@ -250,10 +250,13 @@ def _unsubscribe_url_parts() -> tuple[str, str]:
     return before, after
 
 
-def unsubscribe_url(supporter_id: int) -> str:
-    """Return the absolute one-click unsubscribe URL of a supporter."""
+def unsubscribe_url(supporter_id: int, mailing_id: int | None = None) -> str:
+    """Return the absolute one-click unsubscribe URL of a supporter, in a mailing's message.
+
+    Its token names the mailing, so an unsubscribe through it is counted in its report.
+    """
     before, after = _unsubscribe_url_parts()
-    return before + make_unsubscribe_token(supporter_id) + after
+    return before + make_unsubscribe_token(supporter_id, mailing_id) + after
 
 
 @lru_cache(maxsize=512)
@@ -284,7 +287,7 @@ def merge_fields(
         "country": country_name(country),
         "language": language,
         "petition_url": petition_url,
-        "unsubscribe_url": unsubscribe_url(supporter_id),
+        "unsubscribe_url": unsubscribe_url(supporter_id, compiled.mailing_id),
     }
 
 
