@@ -3,6 +3,7 @@
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
 
@@ -10,7 +11,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 
 from campaigns.confirmation import signature_confirmation_send
 from campaigns.counters import petition_count_add
-from campaigns.models import Petition
+from campaigns.models import Petition, Signature
+from campaigns.signals import signatures_credited
 from config.lib.group_commit import BatchAbandoned, GroupCommit
 from supporters.services import truncate_ip
 
@@ -81,7 +83,19 @@ def signatures_record(requests: Sequence[SignatureRequest]) -> list[SignatureOut
     Follow-ups (counts, confirmation emails) are queued once the transaction commits.
     """
     requests = [_with_normalised_email(request) for request in requests]
-    outcomes = signature_writer()(requests)
+    # A batch that credits a mailing is written in one transaction with what the mailing's
+    # report counts of it (the `signatures_credited` signal); any other keeps PostgreSQL's
+    # write in one statement, with no BEGIN and COMMIT to wait for.
+    credits_a_mailing = any(request.mailing_id for request in requests)
+    with transaction.atomic() if credits_a_mailing else nullcontext():
+        outcomes = signature_writer()(requests)
+        credited = [
+            outcome.signature_id
+            for request, outcome in zip(requests, outcomes, strict=True)
+            if outcome.created and request.mailing_id and outcome.signature_id is not None
+        ]
+        if credited:
+            signatures_credited.send(sender=Signature, signature_ids=credited)
     # Run at once when the write has committed, or when an enclosing transaction does.
     newly_counted: Counter[int] = Counter()
     for request, outcome in zip(requests, outcomes, strict=True):
