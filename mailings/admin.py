@@ -1,11 +1,12 @@
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from mailings.admin_views import mailing_admin_urls
 from mailings.admin_views.audience import recipients_html
+from mailings.admin_views.report import COMPARE_MAX, ReportCompareView
 from mailings.audit import mailing_audit_record
 from mailings.content.rendering import MERGE_FIELDS
 from mailings.forms import (
@@ -21,6 +22,7 @@ from mailings.models import (
     MailingVariant,
     MailingVersion,
     OutboxMessage,
+    Report,
     TrackingEvent,
 )
 from mailings.selectors import mailing_delivery_counts
@@ -212,7 +214,15 @@ class MailingAdmin(admin.ModelAdmin):
             summary = ", ".join(f"{labels[status]}: {n:,}" for status, n in counts.items())
         else:
             summary = "No deliveries yet."
-        return format_html('{} · <a href="{}">Progress page</a>', summary, self._progress_url(obj))
+        report_url = reverse(
+            admin_urlname(self.opts, "report"), args=[obj.pk], current_app=self.admin_site.name
+        )
+        return format_html(
+            '{} · <a href="{}">Progress page</a> · <a href="{}">Report</a>',
+            summary,
+            self._progress_url(obj),
+            report_url,
+        )
 
     @admin.display(description="Progress")
     def progress_link(self, obj) -> str:
@@ -273,6 +283,71 @@ class MailingAdmin(admin.ModelAdmin):
         self._change_status(
             request, queryset, mailing_cancel, "is cancelled", "it has finished already"
         )
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    """The mailings that went out, each with its report; pick some to compare them.
+
+    Reading only: it asks for mailings.view_mailing (or change), as MailingAdmin's pages do,
+    not for permissions of its own (Report is a proxy of Mailing, with none).
+    """
+
+    list_display = ("name", "campaign", "status", "started_at", "report_link")
+    list_display_links = None
+    list_filter = ("status", "campaign")
+    search_fields = ("name", "subject")
+    actions = ["compare"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(started_at__isnull=False)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        user = request.user
+        return user.has_perm("mailings.view_mailing") or user.has_perm("mailings.change_mailing")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        """Add the comparison, /admin/mailings/report/compare/?ids=…, before the catch-all."""
+        compare = self.admin_site.admin_view(ReportCompareView.as_view(model_admin=self))
+        return [path("compare/", compare, name="mailings_report_compare"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A report's own page is the mailing's report.
+        if not object_id.isdigit():
+            return super().change_view(request, object_id, form_url, extra_context)
+        return HttpResponseRedirect(
+            reverse(
+                "admin:mailings_mailing_report", args=[object_id], current_app=self.admin_site.name
+            )
+        )
+
+    @admin.display(description="Report")
+    def report_link(self, obj) -> str:
+        url = reverse(
+            "admin:mailings_mailing_report", args=[obj.pk], current_app=self.admin_site.name
+        )
+        return format_html('<a href="{}">Report of “{}”</a>', url, obj)
+
+    @admin.action(description="Compare the selected mailings")
+    def compare(self, request, queryset):
+        """Open the comparison of the mailings ticked (reading only, no permission of its own)."""
+        ids = list(queryset.order_by("started_at").values_list("pk", flat=True)[: COMPARE_MAX + 1])
+        if len(ids) > COMPARE_MAX:
+            self.message_user(
+                request, f"Compare at most {COMPARE_MAX} mailings at once.", messages.ERROR
+            )
+            return None
+        url = reverse("admin:mailings_report_compare", current_app=self.admin_site.name)
+        return HttpResponseRedirect(f"{url}?ids={','.join(map(str, ids))}")
 
 
 @admin.register(MailingAuditEntry)

@@ -11,7 +11,7 @@ from functools import partial
 
 from django.urls import URLPattern, path
 
-from mailings.admin_views import ab_test, preview, progress, send
+from mailings.admin_views import ab_test, preview, progress, report, send
 from mailings.admin_views.audience import audience_json_view
 
 MAILING_ADMIN_PAGES = [
@@ -24,6 +24,10 @@ MAILING_ADMIN_PAGES = [
     ("<int:mailing_id>/progress/", progress.MailingProgressPageView, "progress"),
     ("<int:mailing_id>/progress.json", progress.MailingProgressJsonView, "progress_json"),
     ("<int:mailing_id>/progress/control/", progress.MailingControlView, "progress_control"),
+    # What the mailing achieved: its figures over time and by link, language, variant and
+    # mailbox domain; and the same as JSON.
+    ("<int:mailing_id>/report/", report.MailingReportPageView, "report"),
+    ("<int:mailing_id>/report.json", report.MailingReportJsonView, "report_json"),
     # Pick an A/B test's winner, or stop the test (POST only).
     ("<int:mailing_id>/ab-test/", ab_test.MailingABTestView, "ab_test"),
     # Preview as a supporter, and [TEST] copies.

@@ -1,0 +1,311 @@
+"""Read a mailing's report, or several mailings side by side, from the counters alone.
+
+A report is two indexed reads of a mailing's counters (mailings/reports/models.py), a few
+hundred rows whatever the size of its ledger; its figures mean what mailings/reports/ledger.py
+says. The report page and report.json show a MailingReport (mailings/admin_views/report.py).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+
+from mailings.content.rendering import compiled_mailing
+from mailings.models import Mailing, ReportBreakdown, ReportHour
+from supporters.models import Language
+
+from .ledger import hour_of
+from .models import FIGURES
+
+Dimension = ReportBreakdown.Dimension
+
+# The headline figures, as a campaigner reads them; each also per 1,000 messages sent.
+HEADLINE = (
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("hard_bounces", "Hard bounces"),
+    ("soft_bounces", "Soft bounces"),
+    ("complaints", "Complaints (marked as spam)"),
+    ("rejected", "Rejected by the ESP"),
+    ("unsubscribes", "Unsubscribes it caused (its link or header, or a complaint)"),
+    ("opens", "Opens (approximate)"),
+    ("unique_clicks", "Unique clickers"),
+    ("signatures", "Signatures credited"),
+)
+# The lines of the chart: cumulative, and each equal at its end to the headline figure.
+# "clicks" are people who clicked (unique clickers), not every click.
+SERIES = (
+    ("delivered", "delivered", "Deliveries"),
+    ("clicks", "unique_clicks", "Clicks (people)"),
+    ("signatures", "signatures", "Signatures"),
+    ("unsubscribes", "unsubscribes", "Unsubscribes"),
+)
+# The chart counts by the hour for its first three days, then by the day.
+HOURLY_POINTS = 72
+# Daily points after that at most; a later event is counted in the last point.
+DAILY_POINTS_MAX = 400
+# Mailbox domains shown by name: the largest by messages sent, and only those with at least
+# DOMAIN_MIN_SENT of them (a domain of one or two addresses may be somebody's own); the rest
+# are summed as "Other domains".
+DOMAINS_SHOWN = 20
+DOMAIN_MIN_SENT = 5
+OTHER_DOMAINS = "Other domains"
+
+
+def per_thousand(count: int, sent: int) -> float | None:
+    """Return `count` per 1,000 messages sent, to two decimals; None when nothing was sent."""
+    if not sent:
+        return None
+    value = (Decimal(1000 * count) / sent).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """The cumulative figures of the chart by `at`: everything counted in the hours before it."""
+
+    at: datetime
+    delivered: int
+    clicks: int
+    signatures: int
+    unsubscribes: int
+
+    def hours_since(self, start: datetime) -> float:
+        return (self.at - start).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    """The figures of one language version, variant or mailbox domain."""
+
+    key: str
+    label: str
+    figures: dict[str, int]
+
+    def per_thousand(self, figure: str) -> float | None:
+        return per_thousand(self.figures[figure], self.figures["sent"])
+
+    @property
+    def rates(self) -> dict[str, float | None]:
+        """Return every figure per 1,000 sent (for templates, which cannot pass arguments)."""
+        return {figure: self.per_thousand(figure) for figure in FIGURES}
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """A link of the mailing, as the campaigner wrote it, and how often it was followed."""
+
+    index: int
+    url: str
+    clicks: int
+    unique_clicks: int
+
+
+@dataclass(frozen=True)
+class MailingReport:
+    """What a mailing achieved: its totals, their course over time, and their breakdowns."""
+
+    mailing: Mailing
+    totals: dict[str, int]
+    # When sending began, to the hour (the chart's origin); None before anything was counted.
+    start: datetime | None
+    series: list[SeriesPoint]
+    links: list[LinkRow]
+    by_language: list[BreakdownRow]
+    by_domain: list[BreakdownRow]
+    variants: list[BreakdownRow]
+    variant_subjects: dict[str, str]
+    ab: dict | None
+
+    def per_thousand(self, figure: str) -> float | None:
+        """Return a headline figure per 1,000 messages sent (None when none was sent)."""
+        return per_thousand(self.totals[figure], self.totals["sent"])
+
+
+def mailing_report(mailing: Mailing) -> MailingReport:
+    """Read a mailing's report from its counters: two queries, whatever its ledger holds."""
+    hours = list(
+        ReportHour.objects.filter(mailing=mailing).order_by("hour").values_list("hour", *FIGURES)
+    )
+    breakdowns: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
+    for dimension, key, *amounts in ReportBreakdown.objects.filter(mailing=mailing).values_list(
+        "dimension", "key", *FIGURES
+    ):
+        breakdowns[dimension].append((key, dict(zip(FIGURES, amounts, strict=True))))
+    totals = _totals(amounts for _, *amounts in hours)
+    start = _series_start(mailing, hours)
+    subjects = variant_subjects(mailing)
+    return MailingReport(
+        mailing=mailing,
+        totals=totals,
+        start=start,
+        series=_series(start, hours),
+        links=_links(mailing, breakdowns[Dimension.LINK]),
+        by_language=sorted(
+            (
+                BreakdownRow(key, _language_label(key), figures)
+                for key, figures in breakdowns[Dimension.LANGUAGE]
+            ),
+            key=lambda row: (-row.figures["sent"], row.key),
+        ),
+        by_domain=_domains(breakdowns[Dimension.DOMAIN]),
+        variants=sorted(
+            (
+                BreakdownRow(key, f"Variant {key}", figures)
+                for key, figures in breakdowns[Dimension.VARIANT]
+                if key
+            ),
+            key=lambda row: row.key,
+        ),
+        variant_subjects=subjects,
+        ab=ab_summary(mailing),
+    )
+
+
+def variant_subjects(mailing: Mailing) -> dict[str, str]:
+    """Return the subject line each A/B variant of a mailing was sent with, by its label.
+
+    "A" (and "", no test) is the mailing's own subject. What the other variants said is for
+    the A/B tests to tell: until they do, they are missing here, and a report says so.
+    """
+    return {"": mailing.subject, "A": mailing.subject}
+
+
+def ab_summary(mailing: Mailing) -> dict | None:
+    """Return the state of a mailing's A/B test, or None when it tests nothing.
+
+    The report's `ab`: {"status", "metric", "winner", "confidence"}. Nothing records a test's
+    decision yet, so there is none to show.
+    """
+    return None
+
+
+@dataclass(frozen=True)
+class ComparedMailing:
+    """One mailing of a comparison: its totals and its cumulative signatures over time."""
+
+    mailing: Mailing
+    totals: dict[str, int]
+    start: datetime | None
+    signatures: list[SeriesPoint]
+
+    def per_thousand(self, figure: str) -> float | None:
+        return per_thousand(self.totals[figure], self.totals["sent"])
+
+
+def mailings_compared(mailings: list[Mailing]) -> list[ComparedMailing]:
+    """Read mailings' totals and signature series side by side: one query for them all."""
+    hours_of: dict[int, list[tuple]] = defaultdict(list)
+    for mailing_id, hour, *amounts in (
+        ReportHour.objects.filter(mailing__in=[mailing.pk for mailing in mailings])
+        .order_by("mailing_id", "hour")
+        .values_list("mailing_id", "hour", *FIGURES)
+    ):
+        hours_of[mailing_id].append((hour, *amounts))
+    compared = []
+    for mailing in mailings:
+        hours = hours_of[mailing.pk]
+        start = _series_start(mailing, hours)
+        compared.append(
+            ComparedMailing(
+                mailing=mailing,
+                totals=_totals(amounts for _, *amounts in hours),
+                start=start,
+                signatures=_series(start, hours),
+            )
+        )
+    return compared
+
+
+def _totals(rows) -> dict[str, int]:
+    totals = dict.fromkeys(FIGURES, 0)
+    for amounts in rows:
+        for figure, amount in zip(FIGURES, amounts, strict=True):
+            totals[figure] += amount
+    return totals
+
+
+def _series_start(mailing: Mailing, hours: list[tuple]) -> datetime | None:
+    """Return the chart's origin: the hour sending began, or else the first hour counted."""
+    if mailing.started_at is not None:
+        return hour_of(mailing.started_at)
+    return hours[0][0] if hours else None
+
+
+def _series(start: datetime | None, hours: list[tuple]) -> list[SeriesPoint]:
+    """Return the cumulative figures by the end of each hour, then of each day, from `start`.
+
+    Up to the period that holds the last hour counted. Hours counted before `start` (an ESP's
+    clock ahead of ours) are in the first point.
+    """
+    if start is None or not hours:
+        return []
+    last = hours[-1][0]
+    ends = [start + timedelta(hours=n) for n in range(1, HOURLY_POINTS + 1)]
+    while ends[-1] <= last and len(ends) < HOURLY_POINTS + DAILY_POINTS_MAX:
+        ends.append(ends[-1] + timedelta(days=1))
+    if ends[-1] <= last:
+        ends.append(last + timedelta(hours=1))
+    # Only up to the period that holds the last hour counted: the first end past it.
+    ends = ends[: next(n for n, end in enumerate(ends) if end > last) + 1]
+    index = {figure: FIGURES.index(figure) for _, figure, _ in SERIES}
+    running = dict.fromkeys(index, 0)
+    points, position = [], 0
+    for end in ends:
+        while position < len(hours) and hours[position][0] < end:
+            amounts = hours[position][1:]
+            for figure, at in index.items():
+                running[figure] += amounts[at]
+            position += 1
+        points.append(
+            SeriesPoint(
+                at=end,
+                **{name: running[figure] for name, figure, _ in SERIES},
+            )
+        )
+    return points
+
+
+def _links(mailing: Mailing, rows: list[tuple[str, dict[str, int]]]) -> list[LinkRow]:
+    """Return every link of the mailing with its clicks, and any counted link it no longer has."""
+    counted = {int(key): figures for key, figures in rows if key.isdigit()}
+    try:
+        sources = [link.source for link in compiled_mailing(mailing).links.links]
+    except ValidationError:  # a mailing that no longer compiles still has its counts
+        sources = []
+    return [
+        LinkRow(
+            index=index,
+            url=sources[index] if index < len(sources) else f"link {index + 1}",
+            clicks=counted.get(index, {}).get("clicks", 0),
+            unique_clicks=counted.get(index, {}).get("unique_clicks", 0),
+        )
+        for index in sorted(set(range(len(sources))) | set(counted))
+    ]
+
+
+def _language_label(key: str) -> str:
+    if not key:
+        return "The mailing's own content (no version in the reader's language)"
+    try:
+        return f"{Language(key).label} version"
+    except ValueError:
+        return f"{key} version"
+
+
+def _domains(rows: list[tuple[str, dict[str, int]]]) -> list[BreakdownRow]:
+    """Return the largest mailbox domains by messages sent, and the rest summed as one row."""
+    ordered = sorted(rows, key=lambda row: (-row[1]["sent"], row[0]))
+    shown = [
+        BreakdownRow(key, key or "(no domain)", figures)
+        for key, figures in ordered[:DOMAINS_SHOWN]
+        if figures["sent"] >= DOMAIN_MIN_SENT and key
+    ]
+    shown_keys = {row.key for row in shown}
+    rest = [figures for key, figures in rows if key not in shown_keys]
+    if rest:
+        other = {figure: sum(figures[figure] for figures in rest) for figure in FIGURES}
+        shown.append(BreakdownRow("", OTHER_DOMAINS, other))
+    return shown
