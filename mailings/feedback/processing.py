@@ -97,8 +97,8 @@ def tracking_events_process(*, event_pks: Sequence[int]) -> dict[int, str]:
             outcome = TrackingEvent.Outcome
             event.outcome = outcome.IGNORED if effect == NOTHING else outcome.APPLIED
             applied.append((event, delivery, effect))
-        # The report counts what the batch changes in its deliveries (rows locked until commit).
-        report_changes = DeliveryChanges.watch(
+        # The report counts what the batch changes in its deliveries, read locked above.
+        report_changes = DeliveryChanges.read_locked(
             delivery
             for _, delivery, effect in applied
             if effect.esp_status or effect.opened or effect.clicked
@@ -156,6 +156,8 @@ def _matching_deliveries(events: list[TrackingEvent]) -> dict[int, Delivery]:
     The metadata must agree with itself and with the recipient the ESP names, so a forged or
     mistyped delivery id cannot act on somebody else's row. A query for the metadata's
     deliveries, and one for the message ids of the events that did not match by metadata.
+    Both lock the rows they read, in id order, until the batch commits: the report counts
+    what the batch changes from the rows as read here (mailings/reports/buckets.py).
     """
     wanted: dict[int, tuple[int, int]] = {}
     for event in events:
@@ -163,9 +165,8 @@ def _matching_deliveries(events: list[TrackingEvent]) -> dict[int, Delivery]:
         delivery_id, mailing_id = metadata.get("delivery_id"), metadata.get("mailing_id")
         if _is_id(delivery_id) and _is_id(mailing_id):
             wanted[event.pk] = (int(delivery_id), int(mailing_id))
-    by_pk = Delivery.objects.select_related("supporter").in_bulk(
-        {delivery_id for delivery_id, _ in wanted.values()}
-    )
+    locked = Delivery.objects.select_related("supporter").select_for_update(of=("self",))
+    by_pk = locked.order_by("pk").in_bulk({delivery_id for delivery_id, _ in wanted.values()})
     matched: dict[int, Delivery] = {}
     for event in events:
         delivery_id, mailing_id = wanted.get(event.pk, (None, None))
@@ -175,9 +176,7 @@ def _matching_deliveries(events: list[TrackingEvent]) -> dict[int, Delivery]:
     by_message_id: dict[str, list[Delivery]] = {}
     message_ids = {e.message_id for e in events if e.pk not in matched and e.message_id}
     if message_ids:
-        candidates = Delivery.objects.select_related("supporter").filter(
-            esp_message_id__in=message_ids
-        )
+        candidates = locked.filter(esp_message_id__in=message_ids)
         for delivery in candidates.order_by("pk"):
             by_message_id.setdefault(delivery.esp_message_id, []).append(delivery)
     for event in events:

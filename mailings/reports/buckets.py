@@ -6,23 +6,24 @@ complaints, opens and clicks the ESP reports), the click redirect and the open p
 unsubscribe through a message's link or header, and a signature credited to a mailing. A
 batch that rolls back takes its counts with it, and one run again counts once.
 
-A change to deliveries is counted by difference: `DeliveryChanges.watch` locks the rows and
-reads them before the change, `count` reads them after it, and each figure a row began or
-stopped meeting moves by one, in the hour the row dates it (never later than now). So an
+A change to deliveries is counted by difference: the rows are read locked before the change
+(`DeliveryChanges.read_locked`, `watch_reader`), `count` reads them after it, and each figure
+a row began or stopped meeting moves by one, in the hour the row dates it (never later than
+now). So an
 event that changes nothing (a replay, a second click, a "delivered" after a bounce) counts
 nothing, and two workers changing one row count once between them.
 
-Amounts are gathered per row of counters and written in two statements, an upsert of the
-hours and one of the breakdowns (`INSERT … ON CONFLICT … DO UPDATE SET n = n + excluded.n`,
-which PostgreSQL and SQLite both speak), in key order, so that two transactions never take
-the same counters' locks in opposite orders. Writers call it last, just before they commit:
-the counters of a busy hour are locked only from then until the commit.
+Amounts are gathered per row of counters and written at once: an upsert of the hours and one
+of the breakdowns (`INSERT … ON CONFLICT … DO UPDATE SET n = n + excluded.n`, which
+PostgreSQL and SQLite both speak), in key order, as one statement on PostgreSQL, so that two
+transactions take the same counters' locks in the same order. Writers call it last, just
+before they commit: the counters of a busy hour are locked only from then until the commit.
 """
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -107,8 +108,10 @@ class ReportChanges:
         breakdowns = [
             (key, counts) for key, counts in sorted(self.breakdowns.items()) if any(counts.values())
         ]
-        _upsert(ReportHour, ("mailing_id", "hour"), hours)
-        _upsert(ReportBreakdown, ("mailing_id", "dimension", "key"), breakdowns)
+        _execute_together(
+            _upsert_statements(ReportHour, ("mailing_id", "hour"), hours)
+            + _upsert_statements(ReportBreakdown, ("mailing_id", "dimension", "key"), breakdowns)
+        )
         self.hours.clear()
         self.breakdowns.clear()
 
@@ -121,14 +124,20 @@ class DeliveryChanges:
         self.before = before
 
     @classmethod
-    def watch(cls, deliveries: Iterable[Delivery]) -> "DeliveryChanges":
-        """Lock the deliveries' rows and read what their figures depend on, before a change.
+    def read_locked(cls, deliveries: Iterable[Delivery]) -> "DeliveryChanges":
+        """Watch deliveries the caller read locked (select_for_update), before it changes them.
 
-        In id order, as the send queue claims rows, so that two watchers wait rather than
-        deadlock. The deliveries' supporters must be loaded (select_related), for the keys.
+        Their rows as read are the state before: nobody else can change them until the
+        caller's transaction ends. Their supporters must be loaded (select_related), for the
+        keys. Webhook processing reads its deliveries so, which saves a query a batch.
         """
-        keys = {delivery.pk: DeliveryKeys.of(delivery) for delivery in deliveries}
-        return cls(keys, _states(keys, lock=True))
+        keys, before = {}, {}
+        for delivery in deliveries:
+            keys[delivery.pk] = DeliveryKeys.of(delivery)
+            before[delivery.pk] = DeliveryState(
+                *(getattr(delivery, column) for column in STATE_COLUMNS)
+            )
+        return cls(keys, before if settings.RALLY_REPORT_BUCKETS else {})
 
     @classmethod
     def watch_reader(cls, *, mailing_id: int, supporter_id: int) -> "DeliveryChanges":
@@ -157,7 +166,7 @@ class DeliveryChanges:
         """
         own = changes is None
         changes = ReportChanges() if changes is None else changes
-        after = _states(self.keys, lock=False)
+        after = _states(self.keys)
         for pk, keys in self.keys.items():
             old, new = self.before.get(pk), after.get(pk)
             if old is not None and new is not None and old != new:
@@ -177,13 +186,32 @@ def _count_difference(
         changes.add(figure, keys=keys, at=new_times[figure])
 
 
-def _states(keys: dict[int, DeliveryKeys], *, lock: bool) -> dict[int, DeliveryState]:
+def _states(keys: dict[int, DeliveryKeys]) -> dict[int, DeliveryState]:
+    """Read the deliveries' STATE_COLUMNS.
+
+    In SQL of its own: the ORM's compiling of a query costs more than the query, and this runs
+    in every batch of webhook events (docs/performance.md, "Report counters").
+    """
     if not keys or not settings.RALLY_REPORT_BUCKETS:
         return {}
-    rows = Delivery.objects.filter(pk__in=sorted(keys)).order_by("pk")
-    if lock:
-        rows = rows.select_for_update()
-    return {pk: DeliveryState(*state) for pk, *state in rows.values_list("pk", *STATE_COLUMNS)}
+    ids = sorted(keys)
+    columns = ", ".join(connection.ops.quote_name(column) for column in ("id", *STATE_COLUMNS))
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    if connection.vendor == "postgresql":
+        where, params = "id = ANY(%s)", [ids]
+    else:
+        where, params = f"id IN ({', '.join(['%s'] * len(ids))})", ids
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)  # noqa: S608
+        rows = cursor.fetchall()
+    return {pk: DeliveryState(*map(_aware, state)) for pk, *state in rows}
+
+
+def _aware(value):
+    # SQLite hands back naive datetimes (in UTC) where the ORM would make them aware.
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def report_sends_count(*, delivery_ids: Sequence[int], at: datetime) -> None:
@@ -277,10 +305,10 @@ def report_buckets_rebuild(*, mailing_id: int) -> LedgerCounts:
     return counts
 
 
-def _upsert(model, key_fields: tuple[str, ...], rows: list[tuple[tuple, Counter]]) -> None:
-    """Add each row's amounts to its counters, creating the row if it is new."""
-    if not rows:
-        return
+def _upsert_statements(
+    model, key_fields: tuple[str, ...], rows: list[tuple[tuple, Counter]]
+) -> list[tuple[str, list]]:
+    """Return the statements that add each row's amounts to its counters, making new rows."""
     meta = model._meta
     quote = connection.ops.quote_name
     key_columns = [meta.get_field(name).column for name in key_fields]
@@ -291,19 +319,43 @@ def _upsert(model, key_fields: tuple[str, ...], rows: list[tuple[tuple, Counter]
         f"{quote(figure)} = {quote(meta.db_table)}.{quote(figure)} + excluded.{quote(figure)}"
         for figure in FIGURES
     )
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), UPSERT_CHUNK_ROWS):
-            chunk = rows[start : start + UPSERT_CHUNK_ROWS]
-            params = []
-            for key, counts in chunk:
-                params += [
-                    field.get_db_prep_save(value, connection=connection)
-                    for field, value in zip(prepare, key, strict=True)
-                ]
-                params += [counts[figure] for figure in FIGURES]
-            cursor.execute(
+    statements = []
+    for start in range(0, len(rows), UPSERT_CHUNK_ROWS):
+        chunk = rows[start : start + UPSERT_CHUNK_ROWS]
+        params = []
+        for key, counts in chunk:
+            params += [
+                field.get_db_prep_save(value, connection=connection)
+                for field, value in zip(prepare, key, strict=True)
+            ]
+            params += [counts[figure] for figure in FIGURES]
+        statements.append(
+            (
                 f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
                 f"VALUES {', '.join([row_placeholder] * len(chunk))} "
                 f"ON CONFLICT ({', '.join(map(quote, key_columns))}) DO UPDATE SET {updates}",
                 params,
             )
+        )
+    return statements
+
+
+def _execute_together(statements: list[tuple[str, list]]) -> None:
+    """Run the statements: on PostgreSQL as one (all but the last in WITH), else in turn.
+
+    One round trip instead of two is a measurable share of a webhook batch's time. The
+    statements' rows never overlap, so the order PostgreSQL runs them in changes nothing.
+    """
+    if not statements:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return
+        *first, (last_sql, last_params) = statements
+        steps = ", ".join(f"step_{n} AS ({sql})" for n, (sql, _) in enumerate(first))
+        cursor.execute(
+            f"WITH {steps} {last_sql}" if first else last_sql,
+            [value for _, params in first for value in params] + last_params,
+        )
