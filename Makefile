@@ -51,6 +51,7 @@ bench: system-packages-bench install
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --returning 0.5
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --server gunicorn
 	$(BIN)/python manage.py bench_webhooks --events 20000 --concurrency 50
+	$(BIN)/python manage.py bench_report --deliveries 1000000 --events 200000
 	$(BIN)/python manage.py bench_import --rows 1000000 --supporters 2000000
 
 # Re-resolve exact versions after changing pyproject.toml's dependencies. Versions already in
