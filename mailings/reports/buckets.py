@@ -9,9 +9,8 @@ batch that rolls back takes its counts with it, and one run again counts once.
 A change to deliveries is counted by difference: the rows are read locked before the change
 (`DeliveryChanges.read_locked`, `watch_reader`), `count` reads them after it, and each figure
 a row began or stopped meeting moves by one, in the hour the row dates it (never later than
-now). So an
-event that changes nothing (a replay, a second click, a "delivered" after a bounce) counts
-nothing, and two workers changing one row count once between them.
+now). So an event that changes nothing (a replay, a second click, a "delivered" after a
+bounce) counts nothing, and two workers changing one row count once between them.
 
 Amounts are gathered per row of counters and written at once: an upsert of the hours and one
 of the breakdowns (`INSERT … ON CONFLICT … DO UPDATE SET n = n + excluded.n`, which
@@ -99,7 +98,7 @@ class ReportChanges:
             self.breakdowns[mailing_id, Dimension.LINK, str(link_index)][figure] += amount
 
     def write(self) -> None:
-        """Add the gathered amounts to the counters: two statements at most, none if no change."""
+        """Add the gathered amounts to the counters: one statement on PostgreSQL, if any changed."""
         if not settings.RALLY_REPORT_BUCKETS:
             return
         hours = [
@@ -142,6 +141,8 @@ class DeliveryChanges:
     @classmethod
     def watch_reader(cls, *, mailing_id: int, supporter_id: int) -> "DeliveryChanges":
         """Lock and read one supporter's delivery of a mailing (none if there is none)."""
+        if not settings.RALLY_REPORT_BUCKETS:
+            return cls({}, {})
         rows = (
             Delivery.objects.select_for_update(of=("self",))
             .filter(mailing_id=mailing_id, supporter_id=supporter_id)
@@ -152,11 +153,6 @@ class DeliveryChanges:
             keys[pk] = DeliveryKeys(mailing_id, language, variant, email)
             before[pk] = DeliveryState(*state)
         return cls(keys, before)
-
-    @property
-    def delivery_keys(self) -> DeliveryKeys | None:
-        """Return the keys of the one delivery watched (watch_reader), or None."""
-        return next(iter(self.keys.values()), None)
 
     def count(self, changes: ReportChanges | None = None) -> None:
         """Read the rows again and count how their figures moved; write, unless given `changes`.
