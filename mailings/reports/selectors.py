@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Sum
 
 from mailings.content.rendering import compiled_mailing
 from mailings.models import Mailing, ReportBreakdown, ReportHour
@@ -125,14 +126,20 @@ class MailingReport:
 
 
 def mailing_report(mailing: Mailing) -> MailingReport:
-    """Read a mailing's report from its counters: two queries, whatever its ledger holds."""
+    """Read a mailing's report from its counters: four queries, whatever its ledger holds.
+
+    The hours; the languages, variants and links; the largest mailbox domains; and the sum of
+    all domains, for "Other domains". A list's long tail of domains (tens of thousands) is
+    summed and sorted in the database, never sent to Python row by row.
+    """
     hours = list(
         ReportHour.objects.filter(mailing=mailing).order_by("hour").values_list("hour", *FIGURES)
     )
     breakdowns: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
-    for dimension, key, *amounts in ReportBreakdown.objects.filter(mailing=mailing).values_list(
-        "dimension", "key", *FIGURES
-    ):
+    rows = ReportBreakdown.objects.filter(mailing=mailing)
+    for dimension, key, *amounts in rows.filter(
+        dimension__in=[Dimension.LANGUAGE, Dimension.VARIANT, Dimension.LINK]
+    ).values_list("dimension", "key", *FIGURES):
         breakdowns[dimension].append((key, dict(zip(FIGURES, amounts, strict=True))))
     totals = _totals(amounts for _, *amounts in hours)
     start = _series_start(mailing, hours)
@@ -150,7 +157,7 @@ def mailing_report(mailing: Mailing) -> MailingReport:
             ),
             key=lambda row: (-row.figures["sent"], row.key),
         ),
-        by_domain=_domains(breakdowns[Dimension.DOMAIN]),
+        by_domain=_domains(rows.filter(dimension=Dimension.DOMAIN)),
         variants=sorted(
             (
                 BreakdownRow(key, f"Variant {key}", figures)
@@ -295,17 +302,24 @@ def _language_label(key: str) -> str:
         return f"{key} version"
 
 
-def _domains(rows: list[tuple[str, dict[str, int]]]) -> list[BreakdownRow]:
-    """Return the largest mailbox domains by messages sent, and the rest summed as one row."""
-    ordered = sorted(rows, key=lambda row: (-row[1]["sent"], row[0]))
-    shown = [
-        BreakdownRow(key, key or "(no domain)", figures)
-        for key, figures in ordered[:DOMAINS_SHOWN]
-        if figures["sent"] >= DOMAIN_MIN_SENT and key
+def _domains(rows) -> list[BreakdownRow]:
+    """Return the largest mailbox domains by messages sent, and the rest summed as one row.
+
+    `rows` are a mailing's domain counters (a queryset): two queries, the largest and the sum.
+    """
+    largest = [
+        (key, dict(zip(FIGURES, amounts, strict=True)))
+        for key, *amounts in rows.exclude(key="")
+        .filter(sent__gte=DOMAIN_MIN_SENT)
+        .order_by("-sent", "key")
+        .values_list("key", *FIGURES)[:DOMAINS_SHOWN]
     ]
-    shown_keys = {row.key for row in shown}
-    rest = [figures for key, figures in rows if key not in shown_keys]
-    if rest:
-        other = {figure: sum(figures[figure] for figures in rest) for figure in FIGURES}
+    everything = rows.aggregate(rows=Count("pk"), **{figure: Sum(figure) for figure in FIGURES})
+    shown = [BreakdownRow(key, key, figures) for key, figures in largest]
+    if everything["rows"] > len(shown):
+        other = {
+            figure: (everything[figure] or 0) - sum(row.figures[figure] for row in shown)
+            for figure in FIGURES
+        }
         shown.append(BreakdownRow("", OTHER_DOMAINS, other))
     return shown
