@@ -266,7 +266,7 @@ RALLY_IMPORT_LANES = env.int("RALLY_IMPORT_LANES", default=2)
 # An uploaded list (people's addresses) whose import nobody started within this many hours is
 # deleted; the import is marked failed, saying so.
 RALLY_IMPORT_DRAFT_HOURS = env.int("RALLY_IMPORT_DRAFT_HOURS", default=24)
-# Keep each mailing's report counters as events arrive (mailings/reports/buckets.py). Only
+# Keep each mailing's report counters as events arrive (mailings/report_counts.py). Only
 # bench_report turns it off, to measure what keeping them costs: a report is wrong without them.
 RALLY_REPORT_BUCKETS = env.bool("RALLY_REPORT_BUCKETS", default=True)
 # A sending mailing with no batch claimed for this long has its task chains queued again.

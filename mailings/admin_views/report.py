@@ -44,7 +44,7 @@ def report_as_json(report: MailingReport) -> dict:
     """Return report.json: the headline figures, their course over time, and the breakdowns.
 
     Its keys are a contract that scripts rely on; the figures mean what the ledger says
-    (mailings/reports/ledger.py).
+    (mailings/report_figures.py).
     """
     subjects = report.variant_subjects
     return {

@@ -22,7 +22,7 @@ from django.utils import timezone
 from mailings.feedback import tasks
 from mailings.feedback.kinds import NOTHING, Effect, event_effect
 from mailings.models import Delivery, TrackingEvent
-from mailings.reports.buckets import DeliveryChanges
+from mailings.report_counts import DeliveryChanges
 from mailings.sending.breaker import mailing_check_esp_feedback
 from supporters.models import Supporter
 from supporters.services import supporter_suppress
@@ -157,7 +157,7 @@ def _matching_deliveries(events: list[TrackingEvent]) -> dict[int, Delivery]:
     mistyped delivery id cannot act on somebody else's row. A query for the metadata's
     deliveries, and one for the message ids of the events that did not match by metadata.
     Both lock the rows they read, in id order, until the batch commits: the report counts
-    what the batch changes from the rows as read here (mailings/reports/buckets.py).
+    what the batch changes from the rows as read here (mailings/report_counts.py).
     """
     wanted: dict[int, tuple[int, int]] = {}
     for event in events:

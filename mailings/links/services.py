@@ -2,7 +2,7 @@
 
 Each is a web request on the reader's way (the redirect waits on it), so each is a few
 statements by the (mailing, supporter) unique index: the delivery read and locked, an INSERT
-and an UPDATE, and the report's counters (mailings/reports/buckets.py). A repeat is harmless:
+and an UPDATE, and the report's counters (mailings/report_counts.py). A repeat is harmless:
 the first click and the first open keep their time, and count once.
 """
 
@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mailings.models import Delivery, LinkClick
-from mailings.reports.buckets import DeliveryChanges, report_click_count
+from mailings.report_counts import DeliveryChanges, report_click_count
 
 _URL_MAX_LENGTH = LinkClick._meta.get_field("url").max_length
 

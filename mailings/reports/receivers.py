@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from django.db import transaction
 
 from mailings.links.services import delivery_unsubscribe_record
-
-from .buckets import report_signatures_count
+from mailings.report_counts import report_signatures_count
 
 logger = logging.getLogger(__name__)
 

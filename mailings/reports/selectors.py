@@ -1,7 +1,7 @@
 """Read a mailing's report, or several mailings side by side, from the counters alone.
 
-A report is two indexed reads of a mailing's counters (mailings/reports/models.py), a few
-hundred rows whatever the size of its ledger; its figures mean what mailings/reports/ledger.py
+A report is a few indexed reads of a mailing's counters (ReportHour and ReportBreakdown), a
+few hundred rows whatever the size of its ledger; its figures mean what mailings/report_figures.py
 says. The report page and report.json show a MailingReport (mailings/admin_views/report.py).
 """
 
@@ -14,11 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
 
 from mailings.content.rendering import compiled_mailing
-from mailings.models import Mailing, ReportBreakdown, ReportHour
+from mailings.models import REPORT_FIGURES, Mailing, ReportBreakdown, ReportHour
+from mailings.report_figures import hour_of
 from supporters.models import Language
-
-from .ledger import hour_of
-from .models import FIGURES
 
 Dimension = ReportBreakdown.Dimension
 
@@ -91,7 +89,7 @@ class BreakdownRow:
     @property
     def rates(self) -> dict[str, float | None]:
         """Return every figure per 1,000 sent (for templates, which cannot pass arguments)."""
-        return {figure: self.per_thousand(figure) for figure in FIGURES}
+        return {figure: self.per_thousand(figure) for figure in REPORT_FIGURES}
 
 
 @dataclass(frozen=True)
@@ -128,19 +126,21 @@ class MailingReport:
 def mailing_report(mailing: Mailing) -> MailingReport:
     """Read a mailing's report from its counters: four queries, whatever its ledger holds.
 
-    The hours; the languages, variants and links; the largest mailbox domains; and the sum of
-    all domains, for "Other domains". A list's long tail of domains (tens of thousands) is
-    summed and sorted in the database, never sent to Python row by row.
+    The hours; the languages, variants and links; the largest mailbox domains; the sum of all
+    domains, for "Other domains". A list's long tail of domains
+    (tens of thousands) is summed and sorted in the database, never sent to Python row by row.
     """
     hours = list(
-        ReportHour.objects.filter(mailing=mailing).order_by("hour").values_list("hour", *FIGURES)
+        ReportHour.objects.filter(mailing=mailing)
+        .order_by("hour")
+        .values_list("hour", *REPORT_FIGURES)
     )
     breakdowns: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
     rows = ReportBreakdown.objects.filter(mailing=mailing)
     for dimension, key, *amounts in rows.filter(
         dimension__in=[Dimension.LANGUAGE, Dimension.VARIANT, Dimension.LINK]
-    ).values_list("dimension", "key", *FIGURES):
-        breakdowns[dimension].append((key, dict(zip(FIGURES, amounts, strict=True))))
+    ).values_list("dimension", "key", *REPORT_FIGURES):
+        breakdowns[dimension].append((key, dict(zip(REPORT_FIGURES, amounts, strict=True))))
     totals = _totals(amounts for _, *amounts in hours)
     start = _series_start(mailing, hours)
     subjects = variant_subjects(mailing)
@@ -174,18 +174,13 @@ def mailing_report(mailing: Mailing) -> MailingReport:
 def variant_subjects(mailing: Mailing) -> dict[str, str]:
     """Return the subject line each A/B variant of a mailing was sent with, by its label.
 
-    "A" (and "", no test) is the mailing's own subject. What the other variants said is for
-    the A/B tests to tell: until they do, they are missing here, and a report says so.
+    "A" (and "", no test) is the mailing's own subject.
     """
     return {"": mailing.subject, "A": mailing.subject}
 
 
 def ab_summary(mailing: Mailing) -> dict | None:
-    """Return the state of a mailing's A/B test, or None when it tests nothing.
-
-    The report's `ab`: {"status", "metric", "winner", "confidence"}. Nothing records a test's
-    decision yet, so there is none to show.
-    """
+    """Return where a mailing's A/B test stands, or None when it tests nothing."""
     return None
 
 
@@ -208,7 +203,7 @@ def mailings_compared(mailings: list[Mailing]) -> list[ComparedMailing]:
     for mailing_id, hour, *amounts in (
         ReportHour.objects.filter(mailing__in=[mailing.pk for mailing in mailings])
         .order_by("mailing_id", "hour")
-        .values_list("mailing_id", "hour", *FIGURES)
+        .values_list("mailing_id", "hour", *REPORT_FIGURES)
     ):
         hours_of[mailing_id].append((hour, *amounts))
     compared = []
@@ -227,9 +222,9 @@ def mailings_compared(mailings: list[Mailing]) -> list[ComparedMailing]:
 
 
 def _totals(rows) -> dict[str, int]:
-    totals = dict.fromkeys(FIGURES, 0)
+    totals = dict.fromkeys(REPORT_FIGURES, 0)
     for amounts in rows:
-        for figure, amount in zip(FIGURES, amounts, strict=True):
+        for figure, amount in zip(REPORT_FIGURES, amounts, strict=True):
             totals[figure] += amount
     return totals
 
@@ -257,7 +252,7 @@ def _series(start: datetime | None, hours: list[tuple]) -> list[SeriesPoint]:
         ends.append(last + timedelta(hours=1))
     # Only up to the period that holds the last hour counted: the first end past it.
     ends = ends[: next(n for n, end in enumerate(ends) if end > last) + 1]
-    index = {figure: FIGURES.index(figure) for _, figure, _ in SERIES}
+    index = {figure: REPORT_FIGURES.index(figure) for _, figure, _ in SERIES}
     running = dict.fromkeys(index, 0)
     points, position = [], 0
     for end in ends:
@@ -308,18 +303,20 @@ def _domains(rows) -> list[BreakdownRow]:
     `rows` are a mailing's domain counters (a queryset): two queries, the largest and the sum.
     """
     largest = [
-        (key, dict(zip(FIGURES, amounts, strict=True)))
+        (key, dict(zip(REPORT_FIGURES, amounts, strict=True)))
         for key, *amounts in rows.exclude(key="")
         .filter(sent__gte=DOMAIN_MIN_SENT)
         .order_by("-sent", "key")
-        .values_list("key", *FIGURES)[:DOMAINS_SHOWN]
+        .values_list("key", *REPORT_FIGURES)[:DOMAINS_SHOWN]
     ]
-    everything = rows.aggregate(rows=Count("pk"), **{figure: Sum(figure) for figure in FIGURES})
+    everything = rows.aggregate(
+        rows=Count("pk"), **{figure: Sum(figure) for figure in REPORT_FIGURES}
+    )
     shown = [BreakdownRow(key, key, figures) for key, figures in largest]
     if everything["rows"] > len(shown):
         other = {
             figure: (everything[figure] or 0) - sum(row.figures[figure] for row in shown)
-            for figure in FIGURES
+            for figure in REPORT_FIGURES
         }
         shown.append(BreakdownRow("", OTHER_DOMAINS, other))
     return shown

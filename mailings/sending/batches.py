@@ -22,7 +22,7 @@ from mailings.content.rendering import (
     merge_fields,
 )
 from mailings.models import Delivery, Mailing
-from mailings.reports.buckets import report_sends_count
+from mailings.report_counts import report_sends_count
 from mailings.sending.backpressure import breaker_failure_rate, breaker_record, send_rate_limiter
 from mailings.sending.breaker import mailing_check_esp_feedback_from_send
 from mailings.sending.control import mailing_finish_if_done, mailing_pause

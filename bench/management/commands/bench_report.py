@@ -4,7 +4,7 @@ A mailing of --deliveries sent messages is made for the run, to its own supporte
 of mailbox domains (gmail.com, yandex.ru, mail.ru, … and 20,000 small ones), 30% of them sent
 the Russian version; --events events are written to its ledger, spread over 30 days: ESP
 deliveries, bounces and complaints, opens, clicks of its links, signatures and unsubscribes.
-Its counters are then counted from that ledger (`report_buckets_rebuild`, timed as
+Its counters are then counted from that ledger (`report_counters_rebuild`, timed as
 `rebuild_seconds`), so they hold what the webhooks, clicks and signatures would have left.
 
 report.json is asked for --repeat times by one logged-in campaigner through the web server as
@@ -50,7 +50,7 @@ from bench.web_server import WebServer
 from bench.worker_processes import redis_url_with_db, start_celery_worker
 from campaigns.models import Campaign, Petition, Signature
 from config.celery_app import app as celery_app
-from mailings import tasks
+from mailings.feedback import tasks
 from mailings.models import (
     Delivery,
     LinkClick,
@@ -60,8 +60,7 @@ from mailings.models import (
     ReportHour,
     TrackingEvent,
 )
-from mailings.reports.buckets import report_buckets_rebuild
-from mailings.reports.ledger import ledger_counts
+from mailings.reports.ledger import ledger_counts, report_counters_rebuild
 from supporters.models import Supporter
 
 # The benchmark's own Redis database by default (the web server's and the worker's broker),
@@ -146,7 +145,7 @@ class Command(BaseCommand):
         create_seconds = time.monotonic() - started
         self.stderr.write(f"Counting its {events:,} events into the counters…")
         started = time.monotonic()
-        counted = report_buckets_rebuild(mailing_id=mailing.pk)
+        counted = report_counters_rebuild(mailing_id=mailing.pk)
         rebuild_seconds = time.monotonic() - started
         self.stderr.write("Timing report.json over HTTP…")
         samples, report = self._time_report(run, mailing, redis_url, logs, options["repeat"])

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from mailings.models import Mailing
-from mailings.reports.buckets import report_buckets_rebuild
+from mailings.reports.ledger import report_counters_rebuild
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
                     f"There is no mailing with id {', '.join(map(str, sorted(missing)))}."
                 )
         for mailing in mailings.only("pk", "name"):
-            totals = report_buckets_rebuild(mailing_id=mailing.pk).totals()
+            totals = report_counters_rebuild(mailing_id=mailing.pk).totals()
             self.stdout.write(
                 f"“{mailing.name}”: {totals['sent']:,} sent, {totals['signatures']:,} signatures, "
                 f"{totals['unsubscribes']:,} unsubscribes."

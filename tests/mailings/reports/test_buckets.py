@@ -13,19 +13,18 @@ from django.utils import timezone
 
 from campaigns.models import Signature
 from campaigns.signing import SignatureInput, signature_create
+from mailings.feedback import processing
+from mailings.feedback.processing import tracking_events_process
 from mailings.links.services import delivery_open_record, link_click_record
-from mailings.models import Delivery, ReportBreakdown, ReportHour, TrackingEvent
-from mailings.reports.buckets import report_buckets_rebuild
-from mailings.reports.ledger import hour_of, ledger_counts
-from mailings.reports.models import FIGURES
+from mailings.models import REPORT_FIGURES, Delivery, ReportBreakdown, ReportHour, TrackingEvent
+from mailings.report_figures import hour_of
+from mailings.reports.ledger import ledger_counts, report_counters_rebuild
 from mailings.reports.selectors import HOURLY_POINTS, _series
-from mailings.tracking import processing
-from mailings.tracking.processing import tracking_events_process
 from supporters.models import Supporter
 from supporters.services import supporter_unsubscribe
 from supporters.tokens import make_unsubscribe_token, read_unsubscribe_link
 from tests.factories import DeliveryFactory, MailingFactory, SupporterFactory
-from tests.mailings.webhooks.payloads import ESPS, Message, basic_auth, metadata_for
+from tests.mailings.feedback.payloads import ESPS, Message, basic_auth, metadata_for
 from tests.processes import wait_for
 
 EspStatus = Delivery.EspStatus
@@ -34,14 +33,16 @@ EspStatus = Delivery.EspStatus
 def counters(mailing) -> tuple[dict[str, int], dict[tuple[str, str], dict[str, int]]]:
     """Return the mailing's counters: totals, and each breakdown's non-zero figures."""
     totals = Counter()
-    for row in ReportHour.objects.filter(mailing=mailing).values(*FIGURES):
+    for row in ReportHour.objects.filter(mailing=mailing).values(*REPORT_FIGURES):
         totals.update(row)
     breakdowns = {}
-    for row in ReportBreakdown.objects.filter(mailing=mailing).values("dimension", "key", *FIGURES):
-        figures = {figure: row[figure] for figure in FIGURES if row[figure]}
+    for row in ReportBreakdown.objects.filter(mailing=mailing).values(
+        "dimension", "key", *REPORT_FIGURES
+    ):
+        figures = {figure: row[figure] for figure in REPORT_FIGURES if row[figure]}
         if figures:
             breakdowns[row["dimension"], row["key"]] = figures
-    return {figure: totals[figure] for figure in FIGURES}, breakdowns
+    return {figure: totals[figure] for figure in REPORT_FIGURES}, breakdowns
 
 
 def assert_counters_equal_the_ledger(mailing):
@@ -66,7 +67,7 @@ def mailing():
             esp_message_id=f"message-{n}",
             version_language="ru" if n == 3 else "",
         )
-    report_buckets_rebuild(mailing_id=mailing.pk)
+    report_counters_rebuild(mailing_id=mailing.pk)
     return mailing
 
 
@@ -113,6 +114,16 @@ def test_each_kind_of_event_moves_the_counters_as_it_moves_the_ledger(client, ma
     # The same events again (an ESP's retry): stored once, counted once.
     assert process(client, mailing, ("c@mail.ru", "hard_bounce", 3)) == {}
     assert_counters_equal_the_ledger(mailing)
+
+    # Several events about one message in one batch, each kind on top of what is there.
+    process(
+        client, mailing,
+        ("a@gmail.com", "click", 7), ("a@gmail.com", "click", 8), ("d@mail.ru", "delivered", 9),
+        ("d@mail.ru", "soft_bounce", 10), ("d@mail.ru", "delivered", 11),
+    )  # fmt: skip
+    assert_counters_equal_the_ledger(mailing)
+    totals = counters(mailing)[0]
+    assert (totals["unique_clicks"], totals["soft_bounces"], totals["delivered"]) == (2, 2, 1)
 
 
 @pytest.mark.django_db
@@ -244,7 +255,7 @@ def test_two_batches_changing_one_delivery_at_once_count_it_once(client, monkeyp
     the change from the state they read and the delivery be counted delivered twice."""
     mailing = MailingFactory()
     row = DeliveryFactory(mailing=mailing, supporter=SupporterFactory(email="a@gmail.com"))
-    report_buckets_rebuild(mailing_id=mailing.pk)
+    report_counters_rebuild(mailing_id=mailing.pk)
     events = []
     for kind, serial in (("delivered", 0), ("complaint", 1)):
         post = ESPS["postmark"](
@@ -316,8 +327,8 @@ def _waits_on_a_lock(backend: list[int]) -> bool:
 
 def test_the_series_is_hourly_for_three_days_then_daily_and_ends_with_the_totals():
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    figures = len(FIGURES)
-    delivered = FIGURES.index("delivered")
+    figures = len(REPORT_FIGURES)
+    delivered = REPORT_FIGURES.index("delivered")
 
     def hour(offset_hours, amount):
         amounts = [0] * figures

@@ -16,14 +16,13 @@ from django.db.models import Q
 from campaigns.models import Signature
 from espfakes import FakePostmark
 from mailings.models import Delivery, LinkClick, Mailing, MailingVersion, TrackingEvent
-from mailings.reports.buckets import report_buckets_rebuild
-from mailings.reports.ledger import ledger_counts
-from mailings.services import mailing_send
+from mailings.reports.ledger import ledger_counts, report_counters_rebuild
+from mailings.sending import mailing_send
 from supporters.models import Supporter
 from supporters.tokens import make_unsubscribe_token
 from tests.admin_users import staff_client
 from tests.factories import MailingFactory, PetitionFactory, SupporterFactory
-from tests.mailings.webhooks.payloads import ESPS, Message, basic_auth
+from tests.mailings.feedback.payloads import ESPS, Message, basic_auth
 from tests.processes import wait_for
 
 # Who gets the appeal: English readers at gmail.com and at small domains, Russian readers at
@@ -231,6 +230,6 @@ def test_the_report_equals_the_ledger_after_a_send_and_its_aftermath(celery_work
 
     # Counted again from the ledger, the counters come out the same.
     before = {key: value for key, value in report.items() if key != "series"}
-    report_buckets_rebuild(mailing_id=mailing.pk)
+    report_counters_rebuild(mailing_id=mailing.pk)
     rebuilt = client.get(f"/admin/mailings/mailing/{mailing.pk}/report.json").json()
     assert {key: value for key, value in rebuilt.items() if key != "series"} == before

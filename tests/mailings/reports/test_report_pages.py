@@ -13,8 +13,7 @@ from django.utils import timezone
 from campaigns.models import Signature
 from config.lib.roles import CAMPAIGNER_GROUP, campaigner_group_ensure
 from mailings.models import Delivery, LinkClick, Mailing
-from mailings.reports.buckets import report_buckets_rebuild
-from mailings.reports.ledger import ledger_counts
+from mailings.reports.ledger import ledger_counts, report_counters_rebuild
 from tests.admin_users import staff_client
 from tests.factories import MailingFactory, SignatureFactory, SupporterFactory
 
@@ -77,7 +76,7 @@ def sent_mailing(*, name: str, readers: int, signed: int, hours_ago: int = 5, va
             )
         if clicked and n // 3 < signed:
             SignatureFactory(petition=mailing.petition, supporter=supporter, mailing=mailing)
-    report_buckets_rebuild(mailing_id=mailing.pk)
+    report_counters_rebuild(mailing_id=mailing.pk)
     return mailing
 
 

@@ -1,16 +1,18 @@
 """Keep a mailing's report counters as the ledger changes, in the transaction that changes it.
 
-Every writer of the ledger that moves a figure (mailings/reports/ledger.py) adds the change
-here before it commits: the send queue (sent), webhook processing (deliveries, bounces,
-complaints, opens and clicks the ESP reports), the click redirect and the open pixel, an
-unsubscribe through a message's link or header, and a signature credited to a mailing. A
-batch that rolls back takes its counts with it, and one run again counts once.
+Every room that writes the ledger calls here before it commits, which is why this sits beside
+the models, below the rooms; what each figure means is mailings/report_figures.py. The
+writers: the send queue (sent), webhook processing (deliveries, bounces, complaints, opens and
+clicks the ESP reports), the click redirect and the open pixel, an unsubscribe through a
+message's link or header, and a signature credited to a mailing. A batch that rolls back takes
+its counts with it, and one run again counts once.
 
 A change to deliveries is counted by difference: the rows are read locked before the change
-(`DeliveryChanges.read_locked`, `watch_reader`), `count` reads them after it, and each figure
-a row began or stopped meeting moves by one, in the hour the row dates it (never later than
-now). So an event that changes nothing (a replay, a second click, a "delivered" after a
-bounce) counts nothing, and two workers changing one row count once between them.
+(`DeliveryChanges.read_locked`, `watch_reader`), `count` reads them after it (or is told what
+the change left in them), and each figure a row began or stopped meeting moves by one, in the
+hour the row dates it (never later than now). So an event that changes nothing (a replay, a
+second click, a "delivered" after a bounce) counts nothing, and two workers changing one row
+count once between them.
 
 Amounts are gathered per row of counters and written at once: an upsert of the hours and one
 of the breakdowns (`INSERT … ON CONFLICT … DO UPDATE SET n = n + excluded.n`, which
@@ -25,22 +27,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Signature
-from mailings.models import Delivery, LinkClick, ReportBreakdown, ReportHour
-
-from .ledger import (
+from mailings.models import REPORT_FIGURES, Delivery, LinkClick, ReportBreakdown, ReportHour
+from mailings.report_figures import (
     STATE_COLUMNS,
     DeliveryState,
-    LedgerCounts,
     breakdown_keys,
     delivery_figure_times,
     hour_of,
-    ledger_counts,
 )
-from .models import FIGURES
 
 Dimension = ReportBreakdown.Dimension
 # Rows per upsert statement: 13 parameters a row keeps it far below SQLite's limit.
@@ -154,15 +152,22 @@ class DeliveryChanges:
             before[pk] = DeliveryState(*state)
         return cls(keys, before)
 
-    def count(self, changes: ReportChanges | None = None) -> None:
-        """Read the rows again and count how their figures moved; write, unless given `changes`.
+    def count(
+        self,
+        changes: ReportChanges | None = None,
+        *,
+        after: dict[int, DeliveryState] | None = None,
+    ) -> None:
+        """Count how the rows' figures moved; write, unless given `changes` to add to.
 
-        A caller that counts more in the same transaction passes its own ReportChanges and
-        writes them all at once.
+        The rows as they are now are read again, unless the caller says what it left in them
+        (`after`, as webhook processing does). A caller that counts more in the same
+        transaction passes its own ReportChanges and writes them all at once.
         """
         own = changes is None
         changes = ReportChanges() if changes is None else changes
-        after = _states(self.keys)
+        if after is None:
+            after = _states(self.keys)
         for pk, keys in self.keys.items():
             old, new = self.before.get(pk), after.get(pk)
             if old is not None and new is not None and old != new:
@@ -281,26 +286,6 @@ def report_signatures_count(*, signature_ids: Sequence[int]) -> None:
     changes.write()
 
 
-def report_buckets_rebuild(*, mailing_id: int) -> LedgerCounts:
-    """Count a mailing's counters again from its ledger, replacing what they held; return them.
-
-    For mailings sent before reports were kept, and to mend counters after a repair of the
-    ledger by hand. Changes to the mailing's ledger made while it runs may be counted twice or
-    missed: run it on a mailing that has gone quiet.
-    """
-    with transaction.atomic():
-        counts = ledger_counts(mailing_id)
-        ReportHour.objects.filter(mailing_id=mailing_id).delete()
-        ReportBreakdown.objects.filter(mailing_id=mailing_id).delete()
-        changes = ReportChanges()
-        for hour, figures in counts.hours.items():
-            changes.hours[mailing_id, hour].update(figures)
-        for (dimension, key), figures in counts.breakdowns.items():
-            changes.breakdowns[mailing_id, dimension, key].update(figures)
-        changes.write()
-    return counts
-
-
 def _upsert_statements(
     model, key_fields: tuple[str, ...], rows: list[tuple[tuple, Counter]]
 ) -> list[tuple[str, list]]:
@@ -309,11 +294,11 @@ def _upsert_statements(
     quote = connection.ops.quote_name
     key_columns = [meta.get_field(name).column for name in key_fields]
     prepare = [meta.get_field(name) for name in key_fields]
-    columns = [*key_columns, *FIGURES]
+    columns = [*key_columns, *REPORT_FIGURES]
     row_placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     updates = ", ".join(
         f"{quote(figure)} = {quote(meta.db_table)}.{quote(figure)} + excluded.{quote(figure)}"
-        for figure in FIGURES
+        for figure in REPORT_FIGURES
     )
     statements = []
     for start in range(0, len(rows), UPSERT_CHUNK_ROWS):
@@ -324,7 +309,7 @@ def _upsert_statements(
                 field.get_db_prep_save(value, connection=connection)
                 for field, value in zip(prepare, key, strict=True)
             ]
-            params += [counts[figure] for figure in FIGURES]
+            params += [counts[figure] for figure in REPORT_FIGURES]
         statements.append(
             (
                 f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
