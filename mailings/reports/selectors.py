@@ -124,10 +124,10 @@ class MailingReport:
 
 
 def mailing_report(mailing: Mailing) -> MailingReport:
-    """Read a mailing's report from its counters: four queries, whatever its ledger holds.
+    """Read a mailing's report from its counters: five queries, whatever its ledger holds.
 
     The hours; the languages, variants and links; the largest mailbox domains; the sum of all
-    domains, for "Other domains". A list's long tail of domains
+    domains, for "Other domains"; and the variants' subjects. A list's long tail of domains
     (tens of thousands) is summed and sorted in the database, never sent to Python row by row.
     """
     hours = list(
@@ -174,14 +174,32 @@ def mailing_report(mailing: Mailing) -> MailingReport:
 def variant_subjects(mailing: Mailing) -> dict[str, str]:
     """Return the subject line each A/B variant of a mailing was sent with, by its label.
 
-    "A" (and "", no test) is the mailing's own subject.
+    "A" (and "", no test) is the mailing's own subject; B to D are its MailingVariants' (of the
+    default content), where a blank subject is A's. One query.
     """
-    return {"": mailing.subject, "A": mailing.subject}
+    subjects = {"": mailing.subject, "A": mailing.subject}
+    for label, subject in mailing.variants.filter(language="").values_list("label", "subject"):
+        subjects[label] = subject or mailing.subject
+    return subjects
 
 
 def ab_summary(mailing: Mailing) -> dict | None:
-    """Return where a mailing's A/B test stands, or None when it tests nothing."""
-    return None
+    """Return where a mailing's A/B test stands, or None when it tests nothing.
+
+    The report's `ab`: {"status", "metric", "winner", "confidence"}: the test's status
+    (Mailing.ABStatus), the metric it is won by, the winning label (None until there is one),
+    and how sure the last decision was that the leader beats every other variant, 0 to 1
+    (None before any decision). mailings/sending/ab_test.py decides and records them.
+    """
+    if not mailing.ab_status:
+        return None
+    decision = mailing.ab_decision if isinstance(mailing.ab_decision, dict) else {}
+    return {
+        "status": mailing.ab_status,
+        "metric": mailing.ab_metric,
+        "winner": mailing.ab_winner or None,
+        "confidence": decision.get("confidence"),
+    }
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import Signature
 from config.lib.roles import CAMPAIGNER_GROUP, campaigner_group_ensure
-from mailings.models import Delivery, LinkClick, Mailing
+from mailings.models import Delivery, LinkClick, Mailing, MailingVariant
 from mailings.reports.ledger import ledger_counts, report_counters_rebuild
 from tests.admin_users import staff_client
 from tests.factories import MailingFactory, SignatureFactory, SupporterFactory
@@ -126,17 +126,30 @@ def test_report_json_series_is_cumulative_hourly_and_ends_at_the_totals(admin_cl
     assert series[-1]["unsubscribes"] == 2
 
 
-def test_variants_list_each_variant_with_its_subject_and_figures(admin_client):
-    tested = sent_mailing(name="Tested", readers=10, signed=2, variants=("A", "B"))
+def test_variants_list_each_variant_with_its_subject_and_the_tests_decision(admin_client):
+    tested = sent_mailing(name="Tested", readers=12, signed=2, variants=("A", "B", "C"))
+    MailingVariant.objects.create(mailing=tested, label="B", subject="They are still held")
+    MailingVariant.objects.create(mailing=tested, label="C", preheader="Only the preheader")
+    tested.ab_status = Mailing.ABStatus.DECIDED
+    tested.ab_winner = "B"
+    tested.ab_decision = {"winner": "B", "metric": "signatures", "confidence": 0.9731}
+    tested.save(update_fields=["ab_status", "ab_winner", "ab_decision"])
 
-    variants = admin_client.get(json_url(tested)).json()["variants"]
+    report = admin_client.get(json_url(tested)).json()
 
-    assert [variant["label"] for variant in variants] == ["A", "B"]
-    assert variants[0]["subject"] == tested.subject
-    assert variants[1]["subject"] is None  # what B said is for the A/B tests to record
-    assert [variant["sent"] for variant in variants] == [5, 5]
+    variants = report["variants"]
+    assert [variant["label"] for variant in variants] == ["A", "B", "C"]
+    assert [variant["subject"] for variant in variants] == [
+        tested.subject, "They are still held", tested.subject,
+    ]  # fmt: skip
+    assert [variant["sent"] for variant in variants] == [4, 4, 4]
     assert sum(variant["signatures"] for variant in variants) == 2
     assert {"unique_clicks", "signatures"} <= set(variants[0])
+    assert report["ab"] == {
+        "status": "decided", "metric": "signatures", "winner": "B", "confidence": 0.9731,
+    }  # fmt: skip
+    page = admin_client.get(report_url(tested)).content.decode()
+    assert "They are still held" in page and "Decided" in page and "0.973" in page
 
 
 def test_the_page_has_an_inline_accessible_chart_and_its_figures_in_a_table(admin_client, mailing):
