@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailings', '0013_delivery_variant'),
+        ('mailings', '0014_report_buckets'),
     ]
 
     operations = [

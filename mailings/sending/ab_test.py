@@ -35,7 +35,6 @@ from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.sending import tasks
 from mailings.sending.ab_assignment import ab_labels
 from mailings.sending.control import MailingStateError
-from supporters.models import Supporter
 
 ABStatus = Mailing.ABStatus
 Action = MailingAuditEntry.Action
@@ -111,9 +110,8 @@ def ab_test_figures(mailing: Mailing) -> list[VariantFigures]:
         Mailing.ABMetric.CLICKS: Q(clicked_at__isnull=False),
         Mailing.ABMetric.OPENS: Q(opened_at__isnull=False),
     }[mailing.ab_metric]
-    unsubscribed = Q(supporter__status=Supporter.Status.UNSUBSCRIBED)
-    if mailing.started_at is not None:
-        unsubscribed &= Q(supporter__unsubscribed_at__gte=mailing.started_at)
+    # Unsubscribes the mailing caused, through its link or header, as its report counts them.
+    unsubscribed = Q(unsubscribed_at__isnull=False)
     rows = {
         row["variant"]: row
         for row in slice_.values("variant").annotate(

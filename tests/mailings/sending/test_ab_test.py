@@ -259,3 +259,21 @@ def test_the_two_proportion_test_is_sure_only_of_clear_differences():
     assert 0.5 < two_proportion_confidence(variant("B", 100, 6), variant("A", 100, 4)) < 0.8
     assert two_proportion_confidence(variant("B", 100, 5), variant("A", 100, 5)) == 0.5
     assert two_proportion_confidence(variant("B", 0, 0), variant("A", 100, 5)) == 0.0
+
+
+def test_unsubscribes_through_the_tests_messages_hold_the_winner_back(audience, settings, client):
+    settings.RALLY_BREAKER_UNSUBSCRIBE_RATE = 0.02
+    mailing = ab_mailing()
+    mailing_send(mailing=mailing)
+    send_everything(mailing)
+    for message in mail.outbox[:5]:
+        # The one-click POST that the List-Unsubscribe header points at (RFC 8058).
+        url = message.extra_headers["List-Unsubscribe"].split(">")[0].lstrip("<")
+        assert client.post(url.removeprefix(settings.SITE_URL)).status_code == 200
+
+    decision = mailing_ab_decide(mailing_id=mailing.pk, winner="B")
+
+    assert "5 unsubscribes from" in decision.held_because
+    mailing.refresh_from_db()
+    assert mailing.ab_status == Mailing.ABStatus.HELD
+    assert "unsubscribes" in mailing.status_reason
