@@ -61,6 +61,11 @@ def ab_test_panel(mailing: Mailing, *, may_decide: bool) -> dict | None:
         "confidence_percent": f"{live.confidence:.1%}",
         "required_percent": f"{float(mailing.ab_confidence):.0%}",
         "decided": mailing.ab_decision,
+        "decided_confidence_percent": (
+            f"{mailing.ab_decision['confidence']:.1%}"
+            if mailing.ab_decision.get("confidence") is not None
+            else ""
+        ),
         "may_pick": may_decide and is_open and mailing.status in DECIDABLE,
         "may_stop": may_decide and is_open and mailing.ab_status != "",
     }

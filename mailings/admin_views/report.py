@@ -133,6 +133,11 @@ class MailingReportPageView(MailingAdminView):
                 for n, point in enumerate(report.series, start=1)
             ],
             breakdown_columns=[(figure, label) for figure, label in HEADLINE],
+            ab_confidence_percent=(
+                f"{report.ab['confidence']:.1%}"
+                if report.ab and report.ab["confidence"] is not None
+                else ""
+            ),
             progress_url=self.progress_url(mailing),
             compare_url=reverse(
                 "admin:mailings_report_compare", current_app=self.model_admin.admin_site.name

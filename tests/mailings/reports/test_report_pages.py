@@ -149,7 +149,7 @@ def test_variants_list_each_variant_with_its_subject_and_the_tests_decision(admi
         "status": "decided", "metric": "signatures", "winner": "B", "confidence": 0.9731,
     }  # fmt: skip
     page = admin_client.get(report_url(tested)).content.decode()
-    assert "They are still held" in page and "Decided" in page and "0.973" in page
+    assert "They are still held" in page and "Decided" in page and "97.3%" in page
 
 
 def test_the_page_has_an_inline_accessible_chart_and_its_figures_in_a_table(admin_client, mailing):
