@@ -89,6 +89,19 @@ class MailingVariantInline(DraftOnlyInline, admin.TabularInline):
     )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record the services write and nobody edits in the admin: listed and read only."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Mailing)
 class MailingAdmin(admin.ModelAdmin):
     form = MailingAdminForm
@@ -286,7 +299,7 @@ class MailingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdmin):
     """The mailings that went out, each with its report; pick some to compare them.
 
     Reading only: it asks for mailings.view_mailing (or change), as MailingAdmin's pages do,
@@ -305,15 +318,6 @@ class ReportAdmin(admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         user = request.user
         return user.has_perm("mailings.view_mailing") or user.has_perm("mailings.change_mailing")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         """Add the comparison, /admin/mailings/report/compare/?ids=…, before the catch-all."""
@@ -351,22 +355,13 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(MailingAuditEntry)
-class MailingAuditEntryAdmin(admin.ModelAdmin):
+class MailingAuditEntryAdmin(ReadOnlyAdmin):
     """The audit log, read-only: the mailing services write it, nobody edits it."""
 
     list_display = ("created_at", "actor_name", "action", "mailing_name", "recipient_count")
     list_filter = ("action",)
     search_fields = ("mailing_name", "actor_name")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Delivery)
@@ -390,7 +385,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrackingEvent)
-class TrackingEventAdmin(admin.ModelAdmin):
+class TrackingEventAdmin(ReadOnlyAdmin):
     """ESP webhook events as received: read-only, written by mailings/feedback/ alone."""
 
     list_display = (
@@ -401,15 +396,6 @@ class TrackingEventAdmin(admin.ModelAdmin):
     search_fields = ("recipient", "message_id", "event_id")
     raw_id_fields = ("delivery",)
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(OutboxMessage)
