@@ -1,6 +1,6 @@
 """Report: what a mailing achieved over time, and beside other mailings.
 
-The figures are counters (ReportHour and ReportBreakdown, in mailings/models.py) that every
+The figures are counters (ReportHour and ReportBreakdown, in mailings/models/report.py) that every
 room writing the ledger keeps in its own transaction (mailings/report_counts.py), with what
 each figure means said once in mailings/report_figures.py. This room reads them:
 
