@@ -27,6 +27,7 @@ from mailings.reports.selectors import (
     mailing_report,
     mailings_compared,
 )
+from supporters.spreadsheets import csv_safe
 
 # JSON names the figures by these where they differ from the counters': opens are labelled.
 JSON_NAMES = {"opens": "opens_approximate"}
@@ -281,15 +282,10 @@ def comparison_csv(compared: list[ComparedMailing]) -> HttpResponse:
         header += [json_name(figure), f"{json_name(figure)}_per_thousand"]
     writer.writerow(header)
     for c in compared:
-        row = [c.mailing.pk, spreadsheet_safe(c.mailing.name), _iso(c.mailing.started_at) or ""]
+        row = [c.mailing.pk, csv_safe(c.mailing.name), _iso(c.mailing.started_at) or ""]
         row.append(c.totals["sent"])
         for figure in COMPARED_FIGURES:
             rate = c.per_thousand(figure)
             row += [c.totals[figure], "" if rate is None else rate]
         writer.writerow(row)
     return response
-
-
-def spreadsheet_safe(text: str) -> str:
-    """Return text a spreadsheet shows as text: one starting =, +, - or @ would run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -4,10 +4,10 @@ import csv
 import json
 from collections.abc import Iterator
 
+from supporters.spreadsheets import csv_safe
+
 from .models import SupporterImport
 
-# Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 REPORT_CHUNK = 2_000
 
 
@@ -53,12 +53,8 @@ def supporter_import_report_lines(supporter_import: SupporterImport) -> Iterator
     rejections = supporter_import.rejections.order_by("line").values_list("line", "reason", "raw")
     for line, reason, raw in rejections.iterator(chunk_size=REPORT_CHUNK):
         cells = json.loads(raw) if raw else []
-        writer.writerow([line, reason, *(_formula_escaped(cell) for cell in cells)])
+        writer.writerow([line, reason, *(csv_safe(cell) for cell in cells)])
         yield buffer.take()
-
-
-def _formula_escaped(cell: str) -> str:
-    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
 
 
 class _LineBuffer:
