@@ -10,12 +10,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Signature
 from mailings.content.rendering import compiled_mailing
 from mailings.models import Delivery, LinkClick, Mailing
+from mailings.report_figures import DELIVERY_FIGURES
 from supporters.models import MAILABLE, Language, Supporter
 
 
@@ -296,6 +297,13 @@ class MailingResults:
         )
 
 
+# The progress page's results counted from deliveries, in MailingResults' order.
+RESULT_FIGURES = (
+    "sent", "delivered", "hard_bounces", "soft_bounces", "complaints", "rejected", "opens",
+    "unique_clicks",
+)  # fmt: skip
+
+
 def mailing_results(mailing: Mailing) -> MailingResults:
     """Read what a mailing achieved: three counting queries, each by an index on the mailing.
 
@@ -303,16 +311,9 @@ def mailing_results(mailing: Mailing) -> MailingResults:
     "Tracked links and results"); clicks by `link_click_mailing`; signatures by the index of
     Signature.mailing.
     """
-    EspStatus = Delivery.EspStatus
+    # Each figure means on the ledger what the report's counters mean (report_figures.py).
     counts = Delivery.objects.filter(mailing=mailing).aggregate(
-        sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
-        delivered=Count("pk", filter=Q(esp_status__in=[EspStatus.DELIVERED, EspStatus.COMPLAINED])),
-        hard_bounces=Count("pk", filter=Q(esp_status=EspStatus.BOUNCED)),
-        soft_bounces=Count("pk", filter=Q(esp_status=EspStatus.SOFT_BOUNCED)),
-        complaints=Count("pk", filter=Q(esp_status=EspStatus.COMPLAINED)),
-        rejected=Count("pk", filter=Q(esp_status=EspStatus.REJECTED)),
-        opens=Count("pk", filter=Q(opened_at__isnull=False)),
-        unique_clicks=Count("pk", filter=Q(clicked_at__isnull=False)),
+        **{figure: Count("pk", filter=DELIVERY_FIGURES[figure]) for figure in RESULT_FIGURES}
     )
     by_link = {
         index: (clicks, unique)

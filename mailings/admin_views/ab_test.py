@@ -12,7 +12,8 @@ from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 
 from mailings.admin_views.base import MailingAdminView
-from mailings.models import Mailing, MailingVariant
+from mailings.models import Mailing
+from mailings.reports.selectors import variant_subjects
 from mailings.sending import MailingStateError
 from mailings.sending.ab_test import (
     OPEN,
@@ -38,9 +39,7 @@ def ab_test_panel(mailing: Mailing, *, may_decide: bool) -> dict | None:
     """Return what the progress page shows of a mailing's A/B test, or None without one."""
     if mailing.ab_test_share is None:
         return None
-    subjects = {"A": mailing.subject}
-    for variant in MailingVariant.objects.filter(mailing=mailing, language=""):
-        subjects[variant.label] = variant.subject or mailing.subject
+    subjects = variant_subjects(mailing)
     figures = ab_test_figures(mailing)
     live = ab_decision_compute(mailing, figures=figures)
     is_open = mailing.ab_status in OPEN or not mailing.ab_status

@@ -32,6 +32,7 @@ from django.utils import timezone
 from campaigns.models import Signature
 from mailings.audit import mailing_audit_record
 from mailings.models import Delivery, Mailing, MailingAuditEntry
+from mailings.report_figures import DELIVERY_FIGURES
 from mailings.sending import tasks
 from mailings.sending.ab_assignment import ab_labels
 from mailings.sending.control import MailingStateError
@@ -92,9 +93,7 @@ def ab_test_figures(mailing: Mailing) -> list[VariantFigures]:
     The slice is small next to a whole audience and this runs once per decision, so it reads
     the ledger itself; the report's hourly figures are for the whole mailing.
     """
-    slice_ = Delivery.objects.filter(mailing=mailing, status=Delivery.Status.SENT).exclude(
-        variant=""
-    )
+    slice_ = Delivery.objects.filter(DELIVERY_FIGURES["sent"], mailing=mailing).exclude(variant="")
     if mailing.ab_winner:
         # Once the rest is sent in the winner's name, only the slice speaks for the test: it
         # was frozen before the decision.
@@ -107,8 +106,8 @@ def ab_test_figures(mailing: Mailing) -> list[VariantFigures]:
                 )
             )
         ),
-        Mailing.ABMetric.CLICKS: Q(clicked_at__isnull=False),
-        Mailing.ABMetric.OPENS: Q(opened_at__isnull=False),
+        Mailing.ABMetric.CLICKS: DELIVERY_FIGURES["unique_clicks"],
+        Mailing.ABMetric.OPENS: DELIVERY_FIGURES["opens"],
     }[mailing.ab_metric]
     # Unsubscribes the mailing caused, through its link or header, as its report counts them.
     unsubscribed = Q(unsubscribed_at__isnull=False)
@@ -117,7 +116,7 @@ def ab_test_figures(mailing: Mailing) -> list[VariantFigures]:
         for row in slice_.values("variant").annotate(
             sent=Count("pk"),
             successes=Count("pk", filter=success),
-            complaints=Count("pk", filter=Q(esp_status=Delivery.EspStatus.COMPLAINED)),
+            complaints=Count("pk", filter=DELIVERY_FIGURES["complaints"]),
             unsubscribes=Count("pk", filter=unsubscribed),
         )
     }
