@@ -1,9 +1,8 @@
 """The mailto: unsubscribe address: a signed token in the address, heard through anymail.
 
-Payloads follow each ESP's documented inbound format, as anymail's own tests write them (in
-anymail's repository: tests/test_postmark_inbound.py, test_mailgun_inbound.py,
-test_sendgrid_inbound.py), and go to anymail's real inbound views under /anymail/, behind the
-webhook secret.
+Payloads follow each ESP's documented inbound format, as anymail's own inbound tests for
+Postmark, Mailgun and SendGrid write them (in the django-anymail repository, not here), and go
+to anymail's real inbound views under /anymail/, behind the webhook secret.
 """
 
 import hashlib
