@@ -5,11 +5,12 @@ Point anymail at it with::
     ANYMAIL = {"POSTMARK_SERVER_TOKEN": esp.server_token, "POSTMARK_API_URL": esp.api_url}
 
 Endpoints: ``POST /email``, ``/email/batch``, ``/email/withTemplate/``,
-``/email/batchWithTemplates`` and ``/email/bulk``, authenticated by the
-``X-Postmark-Server-Token`` header. Answers use Postmark's shapes: ``{"To", "SubmittedAt",
-"MessageID", "ErrorCode": 0, "Message": "OK"}`` per message, a JSON list for batches, HTTP 422
-with ``ErrorCode`` 300 (invalid request), 402 (invalid JSON) or 406 (inactive recipient), and
-HTTP 401 with ``ErrorCode`` 10 for a bad token.
+``/email/batchWithTemplates`` and ``/email/bulk``, and the outbound message search
+``GET /messages/outbound`` over what it accepted (espfakes/postmark_search.py), each
+authenticated by the ``X-Postmark-Server-Token`` header. Answers use Postmark's shapes:
+``{"To", "SubmittedAt", "MessageID", "ErrorCode": 0, "Message": "OK"}`` per message, a JSON
+list for batches, HTTP 422 with ``ErrorCode`` 300 (invalid request), 402 (invalid JSON) or 406
+(inactive recipient), and HTTP 401 with ``ErrorCode`` 10 for a bad token.
 
 Control endpoints for other processes and for people: ``GET /_fake/stats``, ``/_fake/counts``,
 ``/_fake/duplicates``, ``/_fake/messages?offset=0&limit=10``, ``/_fake/options``;
@@ -42,14 +43,18 @@ class FakePostmark(FakeServerProcess):
 
     ``stats()`` keys: ``requests`` (API calls), ``accepted`` and ``rejected`` (messages; rejected
     means every recipient was inactive), ``inactive_recipients``, ``invalid`` (ErrorCode
-    300/402), ``unauthorized``, ``errors_429``, ``errors_5xx``, ``dropped``, ``connections``
-    (TCP connections opened), ``pending_failures`` (left from ``fail_next``), and for
-    tracking webhooks ``webhooks_queued``, ``webhooks_posted`` and ``webhooks_failed``.
+    300/402, or 700 for a bad search), ``searches``, ``unauthorized``, ``errors_429``,
+    ``errors_5xx``, ``dropped``, ``connections`` (TCP connections opened), ``pending_failures``
+    (left from ``fail_next``), and for tracking webhooks ``webhooks_queued``,
+    ``webhooks_posted`` and ``webhooks_failed``.
 
     With ``webhook_url`` (credentials in it become basic auth) it posts Postmark's tracking
     webhooks about accepted messages after answering: ``webhook_bounce_rate`` of them hard-
     bounce, ``webhook_complaint_rate`` draw a spam complaint and ``webhook_delivery_rate`` of
     the rest a delivery, after ``webhook_delay_ms`` (espfakes/postmark_webhooks.py).
+
+    Accepted messages become searchable ``search_lag_ms`` after they were accepted, as
+    Postmark's search index runs behind its API.
     """
 
     module = "espfakes.postmark"
@@ -72,6 +77,7 @@ class FakePostmark(FakeServerProcess):
         webhook_bounce_rate: float = 0.0,
         webhook_complaint_rate: float = 0.0,
         webhook_delay_ms: float = 0.0,
+        search_lag_ms: float = 0.0,
         port: int = 0,
     ) -> None:
         super().__init__(
@@ -91,6 +97,7 @@ class FakePostmark(FakeServerProcess):
             webhook_bounce_rate=webhook_bounce_rate,
             webhook_complaint_rate=webhook_complaint_rate,
             webhook_delay_ms=webhook_delay_ms,
+            search_lag_ms=search_lag_ms,
         )
         self._server_token = server_token
 

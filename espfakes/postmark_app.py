@@ -18,6 +18,7 @@ from espfakes.base import LOCALHOST, FakeApp
 from espfakes.encoding import dumps
 from espfakes.options import address_set, non_negative, non_negative_int, rate
 from espfakes.postmark_messages import InvalidMessage, message_entry, validate_message
+from espfakes.postmark_search import MessageIndex, SearchError, error_body
 from espfakes.postmark_webhooks import WebhookPoster, webhook_url
 
 DEFAULT_TOKEN = "fake-token"  # noqa: S105 - a fake server's well-known token, not a secret
@@ -70,6 +71,8 @@ class PostmarkApp(FakeApp):
         "webhook_bounce_rate": (0.0, rate),
         "webhook_complaint_rate": (0.0, rate),
         "webhook_delay_ms": (0.0, non_negative),
+        # How far the outbound message search runs behind the API (espfakes/postmark_search.py).
+        "search_lag_ms": (0.0, non_negative),
     }
     stat_keys = (
         "requests",
@@ -77,6 +80,7 @@ class PostmarkApp(FakeApp):
         "rejected",
         "inactive_recipients",
         "invalid",
+        "searches",
         "unauthorized",
         "errors_429",
         "errors_5xx",
@@ -95,6 +99,7 @@ class PostmarkApp(FakeApp):
         self._server: Any = None
         self.webhooks = WebhookPoster(lambda: self.stats)
         super().__init__(options, echo)
+        self.search_index = MessageIndex(self.recorder)
 
     def validate(self, options: Mapping[str, Any]) -> None:
         """Refuse fault rates that add up to more than every request."""
@@ -132,6 +137,7 @@ class PostmarkApp(FakeApp):
         """Also forget webhooks not posted yet, and restart their shares."""
         super().reset()
         self.webhooks.reset()
+        self.search_index.reset()
 
     def parse_fail_next(self, args: Mapping[str, Any]) -> Any:
         """Accept ``status``: 429, 500, 502, 503, 504, ``"drop"`` or ``"drop_after_accept"``."""
@@ -226,6 +232,8 @@ class PostmarkApp(FakeApp):
             self.say(f"401 bad server token on {request.path}")
             return Response(401, _NO_TOKEN if token is None else _BAD_TOKEN)
         endpoint = request.path.rstrip("/").lower()
+        if endpoint == "/messages/outbound" and request.method == "GET":
+            return self._search(request)
         if request.method != "POST":
             return Response(405 if endpoint.startswith("/email") else 404, _NOT_FOUND)
         if endpoint not in _ENDPOINTS:
@@ -237,6 +245,18 @@ class PostmarkApp(FakeApp):
             return Response(422, _BAD_JSON)
         submitted_at = datetime.now(UTC).isoformat()
         return getattr(self, _ENDPOINTS[endpoint])(data, submitted_at)
+
+    def _search(self, request: Request) -> Response:
+        self.stats["searches"] += 1
+        try:
+            body = self.search_index.search(
+                request.query_args(), lag_seconds=self.options["search_lag_ms"] / 1000.0
+            )
+        except SearchError as exc:
+            self.stats["invalid"] += 1
+            self.say(f"422 search: {exc}")
+            return Response(422, error_body(str(exc)))
+        return Response(200, body)
 
     def _email(self, data: Any, submitted_at: str) -> Response:
         code, result = self._accept(data, submitted_at, templated=False)
@@ -369,6 +389,13 @@ class PostmarkApp(FakeApp):
                 help=f"share of accepted messages that draw a {kind} webhook",
             )
         parser.add_argument("--webhook-delay-ms", dest="webhook_delay_ms", type=float, default=0.0)
+        parser.add_argument(
+            "--search-lag-ms",
+            dest="search_lag_ms",
+            type=float,
+            default=0.0,
+            help="make accepted messages searchable (GET /messages/outbound) only after this long",
+        )
 
 
 _ENDPOINTS = {

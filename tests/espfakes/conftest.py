@@ -85,6 +85,7 @@ def esp(postmark_server: FakePostmark) -> Iterator[FakePostmark]:
         webhook_bounce_rate=0,
         webhook_complaint_rate=0,
         webhook_delay_ms=0,
+        search_lag_ms=0,
     )
     with override_settings(
         EMAIL_BACKEND=POSTMARK_BACKEND, ANYMAIL=postmark_server.anymail_settings()
