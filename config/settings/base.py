@@ -155,6 +155,8 @@ CELERY_TASK_QUEUES = tuple(
 CELERY_TASK_ROUTES = {
     "mailings.sending.tasks.mailing_snapshot_task": {"queue": "bulk"},
     "mailings.sending.tasks.mailing_send_batch_task": {"queue": "bulk"},
+    # It may send (what the ESP proved it never accepted), so it waits behind no one but bulk.
+    "mailings.sending.tasks.delivery_reconcile_unknown_task": {"queue": "bulk"},
     "mailings.feedback.tasks.tracking_events_process_task": {"queue": "tracking"},
     "mailings.feedback.tasks.tracking_event_sweep_task": {"queue": "tracking"},
     # A long task that nobody waits on by the second, like a send batch: never transactional.
@@ -168,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
     "mailings-sweep": {
         "task": "mailings.sending.tasks.mailing_sweep_task",
         "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
+    },
+    # Unknown deliveries are asked about at the ESP (mailings/sending/reconcile/).
+    "deliveries-reconcile-unknown": {
+        "task": "mailings.sending.tasks.delivery_reconcile_unknown_task",
+        "schedule": env.float("RALLY_RECONCILE_SECONDS", default=60.0),
     },
     # Webhook events whose processing task Redis lost are queued again from PostgreSQL.
     "tracking-events-sweep": {
@@ -269,6 +276,12 @@ RALLY_IMPORT_DRAFT_HOURS = env.int("RALLY_IMPORT_DRAFT_HOURS", default=24)
 # Keep each mailing's report counters as events arrive (mailings/report_counts.py). Only
 # bench_report turns it off, to measure what keeping them costs: a report is wrong without them.
 RALLY_REPORT_BUCKETS = env.bool("RALLY_REPORT_BUCKETS", default=True)
+# An unknown delivery (its worker lost) is asked about at the ESP this long after it became
+# unknown: the ESP's search runs behind its API (Postmark's by seconds, rarely minutes), and
+# a message it accepted but does not list yet would be sent twice. Unanswered, it is asked
+# again as long after, at most MAX_ATTEMPTS times in all; then it stays unknown.
+RALLY_RECONCILE_DELAY_SECONDS = env.int("RALLY_RECONCILE_DELAY_SECONDS", default=300)
+RALLY_RECONCILE_MAX_ATTEMPTS = env.int("RALLY_RECONCILE_MAX_ATTEMPTS", default=12)
 # A sending mailing with no batch claimed for this long has its task chains queued again.
 RALLY_SEND_STALL_SECONDS = env.int("RALLY_SEND_STALL_SECONDS", default=120)
 # A send to more recipients than this waits, "awaiting approval", until a second campaigner

@@ -17,6 +17,7 @@ from mailings.admin_views.base import MailingAdminView
 from mailings.models import Mailing
 from mailings.selectors import MailingProgress, MailingResults, mailing_progress, mailing_results
 from mailings.sending import mailing_cancel, mailing_pause, mailing_resume
+from mailings.sending.reconcile import mailing_unknown_summary
 
 Status = Mailing.Status
 
@@ -100,6 +101,7 @@ class MailingProgressPageView(MailingAdminView):
             mailing,
             title=f"Progress of “{mailing}”",
             progress=progress,
+            unknown=mailing_unknown_summary(mailing) if progress.unknown else None,
             results=results,
             result_rows=result_rows(results) if results else [],
             eta=eta_in_words(progress),

@@ -42,8 +42,9 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (no longer subscribed)"
         CANCELLED = "cancelled", "Cancelled before sending"
-        # A worker died after claiming it: the ESP may or may not have accepted the message.
-        # It is reported, never re-sent blindly.
+        # A worker died after claiming it, or the ESP's answer was lost: the ESP may or may not
+        # have accepted the message. Never re-sent blindly: the reconciler asks the ESP
+        # (mailings/sending/reconcile/), and where no ESP can be asked it stays so, reported.
         UNKNOWN = "unknown", "Unknown (worker lost)"
 
     # No index of its own: the unique (mailing, supporter) index serves lookups by mailing. Every
@@ -67,6 +68,13 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The reconciler's record (mailings/sending/reconcile/): how often it asked the ESP about
+    # this unknown delivery and got no answer (it stops asking at RALLY_RECONCILE_MAX_ATTEMPTS),
+    # and when it put the delivery back to be sent again, the ESP having proved it never
+    # accepted it. Set once, by a conditional UPDATE: a delivery is re-sent at most once.
+    # Database defaults, because the snapshot inserts rows in raw SQL.
+    reconcile_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    resent_at = models.DateTimeField(null=True, blank=True)
     # What the ESP said afterwards, by webhook (mailings/feedback/): the latest of its events
     # that matters to the ledger. Database defaults, because the snapshot inserts rows in raw SQL
     # that names only the columns it fills.
@@ -107,6 +115,20 @@ class Delivery(models.Model):
                 fields=["mailing", "sent_at"],
                 condition=models.Q(status="sent"),
                 name="delivery_mailing_sent_at",
+            ),
+            # The reconciler finds the unknown deliveries ready to ask about, across mailings,
+            # by when they last changed. Only unknown rows are in it: few, none from a snapshot.
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status="unknown"),
+                name="delivery_unknown",
+            ),
+            # And the deliveries it put back to be sent again that wait for it to send them
+            # (a mailing that finished sends no batches). Only re-sent rows are in it: few.
+            models.Index(
+                fields=["mailing"],
+                condition=models.Q(status="pending", resent_at__isnull=False),
+                name="delivery_resend_pending",
             ),
             # The breaker counts a mailing's complaints and hard bounces after each of them
             # (mailings/sending/breaker.py). Only those rows are in it: few, and none
@@ -205,6 +227,9 @@ class OutboxMessage(models.Model):
     headers = models.JSONField(default=dict)
     text_body = models.TextField(blank=True)
     html_body = models.TextField(blank=True)
+    # The metadata Rally attached (delivery_id, mailing_id), as an ESP keeps it: the reconciler
+    # asks this table, as it asks an ESP, whether an unknown delivery was sent.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -62,17 +62,22 @@ class ClaimedDelivery:
     variant: str
 
 
-def delivery_claim_batch(*, mailing_id: int, worker: str, size: int) -> list[ClaimedDelivery]:
+def delivery_claim_batch(
+    *, mailing_id: int, worker: str, size: int, resent_only: bool = False
+) -> list[ClaimedDelivery]:
     """Claim up to `size` pending deliveries of a mailing for one worker, under a lease.
 
     Concurrent workers never claim the same row: on PostgreSQL locked rows are skipped
     (SKIP LOCKED); on SQLite the transaction holds the database's single write lock.
+    `resent_only` claims only those the reconciler put back to be sent again.
     """
     now = timezone.now()
+    pending = Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.PENDING)
+    if resent_only:
+        pending = pending.filter(resent_at__isnull=False)
     with transaction.atomic():
         ids = list(
-            Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.PENDING)
-            .order_by("pk")
+            pending.order_by("pk")
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)[:size]
         )
@@ -139,6 +144,40 @@ def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> Bat
             return BatchOutcome(wait_seconds=SNAPSHOT_POLL_SECONDS)
         mailing_finish_if_done(mailing_id=mailing_id)
         return BatchOutcome()
+    return _send_claimed(mailing, claimed, attempt)
+
+
+# The mailings whose re-sent deliveries the reconciler sends itself: those no batch chain will
+# come back to. A paused mailing's wait for its resume; a cancelled one's are never sent.
+RESENDABLE = (Mailing.Status.SENDING, Mailing.Status.WAITING_FOR_WINNER, Mailing.Status.SENT)
+
+
+def delivery_resend_batch(*, mailing_id: int, worker: str) -> BatchOutcome:
+    """Claim and send one batch of the deliveries the reconciler put back to be sent again.
+
+    The same claim, lease and recording as any batch (mailing_send_batch), so a delivery is
+    sent by whoever claims it first, once; a mailing that finished (or waits for its A/B
+    winner) still sends them. The reconciler calls it until `more` is False.
+    """
+    mailing = Mailing.objects.only("pk", "status", "updated_at", "audience_snapshot_at").get(
+        pk=mailing_id
+    )
+    if mailing.status not in RESENDABLE:
+        return BatchOutcome()
+    claimed = delivery_claim_batch(
+        mailing_id=mailing_id, worker=worker, size=settings.RALLY_SEND_BATCH_SIZE, resent_only=True
+    )
+    if not claimed:
+        return BatchOutcome()
+    outcome = _send_claimed(mailing, claimed, attempt=0)
+    # Rows the ESP refused for now stay pending: the reconciler's next run tries them again.
+    outcome.more = outcome.more and not outcome.released
+    return outcome
+
+
+def _send_claimed(mailing: Mailing, claimed: list[ClaimedDelivery], attempt: int) -> BatchOutcome:
+    """Send claimed deliveries over one connection and record every outcome."""
+    mailing_id = mailing.pk
     outcome = BatchOutcome(more=True)
     # An unsubscribe, suppression or pause that happened after the snapshot is honoured here.
     mailable = []

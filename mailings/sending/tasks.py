@@ -48,6 +48,14 @@ def mailing_sweep_task() -> None:
     mailing_sweep()
 
 
+@shared_task(bind=True, ignore_result=True)
+def delivery_reconcile_unknown_task(self) -> None:
+    """Ask the ESP about unknown deliveries (mailings/sending/reconcile/). By beat."""
+    from mailings.sending.reconcile import delivery_reconcile_unknown
+
+    delivery_reconcile_unknown(worker=f"{self.request.hostname or 'local'}:{os.getpid()}")
+
+
 @shared_task(
     ignore_result=True,
     autoretry_for=(smtplib.SMTPException, OSError, AnymailAPIError),

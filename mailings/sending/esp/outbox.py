@@ -26,6 +26,11 @@ class EmailBackend(BaseEmailBackend):
                     headers={str(k): str(v) for k, v in message.extra_headers.items()},
                     text_body=message.body,
                     html_body=html,
+                    # As an ESP keeps it: the reconciler asks this table by it.
+                    metadata={
+                        str(k): str(v)
+                        for k, v in (getattr(message, "metadata", None) or {}).items()
+                    },
                 )
             )
         OutboxMessage.objects.bulk_create(rows)
