@@ -3,9 +3,10 @@
 import copy
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from urllib.parse import urlencode
 
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -42,6 +43,22 @@ from .signing import (
 )
 
 
+def embeddable(view):
+    """Let other sites frame the page: the embed form, and the pages it leads to.
+
+    Every other page may be framed by no one (CONTENT_SECURITY_POLICY's frame-ancestors and
+    X-Frame-Options, config/settings/base.py). Here frame-ancestors is RALLY_EMBED_FRAME_ANCESTORS,
+    read on each request, and X-Frame-Options is left out: it cannot name a list of sites.
+    """
+
+    @wraps(view)
+    def framed_view(request, *args, **kwargs):
+        frame_ancestors = {"frame-ancestors": settings.RALLY_EMBED_FRAME_ANCESTORS}
+        return csp_replace(frame_ancestors)(xframe_options_exempt(view))(request, *args, **kwargs)
+
+    return framed_view
+
+
 def petition_list(request):
     return render(request, "campaigns/petition_list.html", {"petitions": petition_list_open()})
 
@@ -52,7 +69,7 @@ def petition_detail(request, slug: str):
     return _petition_page(request, slug, template="campaigns/petition_detail.html", embed=False)
 
 
-@xframe_options_exempt  # made to live in an iframe on other sites
+@embeddable  # made to live in an iframe on other sites
 @require_http_methods(["GET", "POST"])
 def petition_embed(request, slug: str):
     """The petition's form alone, for an iframe; it posts to itself, on our own origin."""
@@ -237,14 +254,17 @@ def _sign_as_invited(request, petition: Petition, invitation: Invitation, *, emb
 
 
 @lru_cache(maxsize=1024)
-def _thanks_url(slug: str) -> str:
+def _thanks_url(slug: str, *, embed: bool) -> str:
     # reverse() is costly on the signing path (docs/performance.md); a slug's URL never changes.
-    return reverse("campaigns:petition_thanks", kwargs={"slug": slug})
+    name = "campaigns:petition_embed_thanks" if embed else "campaigns:petition_thanks"
+    return reverse(name, kwargs={"slug": slug})
 
 
 def _thanks_redirect(petition: Petition, *, embed: bool, confirm_by_email: bool):
-    url = _thanks_url(petition.slug)
-    query = {key: "1" for key, on in (("embed", embed), ("confirm", confirm_by_email)) if on}
+    # The embed form's thank-you page has an address of its own: that page may be framed,
+    # the site's own thank-you page may not.
+    url = _thanks_url(petition.slug, embed=embed)
+    query = {"confirm": "1"} if confirm_by_email else {}
     # HttpResponseRedirect, not redirect(): that tries the URL as a view name first, and the
     # NoReverseMatch it raises and catches is most of the redirect's cost.
     return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url)
@@ -268,9 +288,18 @@ def signature_input_from_form(form: SignatureForm, consent_wording: str) -> Sign
     )
 
 
-@xframe_options_exempt  # the embed form lands here too
 @require_GET
 def petition_thanks(request, slug: str):
+    return _thanks_page(request, slug, embed=False)
+
+
+@embeddable  # where the embed form lands, still in the campaigner's iframe
+@require_GET
+def petition_embed_thanks(request, slug: str):
+    return _thanks_page(request, slug, embed=True)
+
+
+def _thanks_page(request, slug: str, *, embed: bool):
     petition = _published_or_404(slug)
     # The canonical public address, whatever Host this request came in on.
     page_url = settings.SITE_URL + petition.get_absolute_url()
@@ -282,7 +311,7 @@ def petition_thanks(request, slug: str):
         "share_url": f"{page_url}?source=link",
         "suggestion": petition_suggestion(petition, get_language()),
         "confirm_by_email": request.GET.get("confirm") == "1",
-        "embed": request.GET.get("embed") == "1",
+        "embed": embed,
         "resend_form": ResendConfirmationForm(),
     }
     return render(request, "campaigns/petition_thanks.html", context)
@@ -308,6 +337,16 @@ def _share_links(page_url: str, title: str) -> dict[str, str]:
 @require_POST
 def petition_resend_confirmation(request, slug: str):
     """Send the confirmation email again; the same answer whether or not the email signed."""
+    return _resend_confirmation(request, slug, embed=False)
+
+
+@embeddable  # the embed form's thank-you page posts here, in the campaigner's iframe
+@require_POST
+def petition_embed_resend_confirmation(request, slug: str):
+    return _resend_confirmation(request, slug, embed=True)
+
+
+def _resend_confirmation(request, slug: str, *, embed: bool):
     petition = get_object_or_404(Petition, slug=slug)
     form = ResendConfirmationForm(request.POST)
     if rate_limit_hit(ip_limit(), client_ip(request)):
@@ -317,12 +356,13 @@ def petition_resend_confirmation(request, slug: str):
         if rate_limit_hit(email_limit(), email):
             return _too_many_attempts(request, petition)
         signature_confirmation_resend(petition=petition, email=email)
-        return render(request, "campaigns/resend_done.html", {"petition": petition})
+        return render(request, "campaigns/resend_done.html", {"petition": petition, "embed": embed})
     context = {
         "petition": petition,
         "content": petition_content(petition, get_language()),
         "resend_form": form,
         "confirm_by_email": True,
+        "embed": embed,
     }
     return render(request, "campaigns/petition_thanks.html", context, status=400)
 

@@ -1,6 +1,8 @@
 """Site-wide request handling of our own."""
 
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
 
 
@@ -31,3 +33,26 @@ class LanguageFromQueryMiddleware:
             secure=settings.SESSION_COOKIE_SECURE,
         )
         return response
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's header, with the admin's allowances (RALLY_ADMIN_CSP_UPDATE) on its pages.
+
+    The policy itself is CONTENT_SECURITY_POLICY; a view may still replace a directive with
+    django-csp's decorators, as the embed pages do for frame-ancestors.
+    """
+
+    def get_policy_parts(self, request, response, report_only=False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and request.path_info.startswith(self._admin_prefix()):
+            update = dict(parts.update or {})
+            for directive, sources in settings.RALLY_ADMIN_CSP_UPDATE.items():
+                update[directive] = [*update.get(directive, ()), *sources]
+            parts.update = update
+        return parts
+
+    def _admin_prefix(self) -> str:
+        # Looked up on the first request, once the URLconf is loaded.
+        if not hasattr(self, "_admin_path"):
+            self._admin_path = reverse("admin:index")
+        return self._admin_path

@@ -3,6 +3,7 @@ from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from js_asset import Media
 
 from mailings.admin_views import mailing_admin_urls
 from mailings.admin_views.audience import recipients_html
@@ -160,6 +161,13 @@ class MailingAdmin(admin.ModelAdmin):
     class Media:
         # Keeps "Recipients" live as the audience fields change.
         js = ["mailings/audience_count.js"]
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        # The body editor's import map is an inline script: the page's Content-Security-Policy
+        # runs it for the nonce it carries (config/settings/base.py).
+        nonce = str(request.csp_nonce) if hasattr(request, "csp_nonce") else ""
+        context["media"] = Media.from_media(context["media"], nonce=nonce)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if not change:

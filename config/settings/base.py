@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django_prose_editor.config import html_tags
 from js_asset import static_lazy
 from kombu import Exchange, Queue
@@ -42,6 +43,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -335,3 +338,43 @@ RALLY_TRACKING_TOKEN_MAX_AGE_DAYS = env.int("RALLY_TRACKING_TOKEN_MAX_AGE_DAYS",
 # The key of the erased-address list's HMACs (supporters.SuppressedEmail). Its own key, not
 # SECRET_KEY: rotating SECRET_KEY must not forget who asked to be erased. Required in production.
 RALLY_SUPPRESSION_HASH_KEY = env.str("RALLY_SUPPRESSION_HASH_KEY", default="rally-dev-suppression")
+
+# --- Security headers ---------------------------------------------------------------------------
+# Content-Security-Policy (django-csp). The public pages run only scripts and style sheets
+# served from our own origin: none has an inline <script> or <style>, and the pages are cached
+# (campaigns/views.py), so a per-request nonce could not be in them. Style attributes stay
+# allowed: a petition's body keeps the campaigner's (config/lib/richtext.py checks each), and
+# the progress bar is one. Images may come from any https site (a petition's or mailing's own).
+# The admin adds RALLY_ADMIN_CSP_UPDATE (config/middleware.py); a page that needs an inline
+# script gives it request.csp_nonce (the mailing editor's import map does).
+_CAPTCHA_ORIGINS = {
+    # The captcha's script, its frame and what they fetch (campaigns/abuse.py).
+    "turnstile": ["https://challenges.cloudflare.com"],
+    "hcaptcha": ["https://hcaptcha.com", "https://*.hcaptcha.com"],
+}.get(RALLY_CAPTCHA_PROVIDER, [])
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE, *_CAPTCHA_ORIGINS],
+        "style-src": [SELF, *_CAPTCHA_ORIGINS],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "connect-src": [SELF, *_CAPTCHA_ORIGINS],
+        "frame-src": [SELF, *_CAPTCHA_ORIGINS],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        # No site may frame a page, except the embed form and the pages it leads to
+        # (campaigns/views.py `embeddable`), which get RALLY_EMBED_FRAME_ANCESTORS.
+        "frame-ancestors": [NONE],
+    },
+}
+# The admin's pages also have <style> elements and style attributes of their own, the editor
+# injects styles, and a mailing's preview (an iframe's srcdoc, which inherits the page's policy)
+# is an email, styled inline. Scripts stay as strict as on the public pages.
+RALLY_ADMIN_CSP_UPDATE = {"style-src": [UNSAFE_INLINE]}
+# Who may put the embed form in a frame: any site ("*", the default), or a list of origins
+# separated by commas (https://campaign.example.org,https://partner.example).
+RALLY_EMBED_FRAME_ANCESTORS = env.list("RALLY_EMBED_FRAME_ANCESTORS", default=["*"])
+# Every other page refuses to be framed, for browsers that predate frame-ancestors too.
+X_FRAME_OPTIONS = "DENY"

@@ -289,7 +289,7 @@ def test_the_embed_page_may_be_framed_and_signs_on_our_origin(client):
     assert 'name="csrfmiddlewaretoken"' in response.content.decode()
     assert client.get(f"/petitions/{petition.slug}/")["X-Frame-Options"] == "DENY"
     response = client.post(f"/petitions/{petition.slug}/embed/", VALID)
-    assert response["Location"] == f"/petitions/{petition.slug}/thanks/?embed=1"
+    assert response["Location"] == f"/petitions/{petition.slug}/embed/thanks/"
     assert Signature.objects.count() == 1
 
 
