@@ -78,13 +78,19 @@ class WebServer:
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "DATABASE_URL": current_database_url(),
             "SECRET_KEY": secrets.token_urlsafe(50),
-            # The production settings require both (throwaway here); a benchmark posting
+            # The production settings require these (throwaway here); a benchmark posting
             # webhooks signs in with `webhook_secret`, or passes its own in extra_env.
             "ANYMAIL_WEBHOOK_SECRET": self.webhook_secret,
             "RALLY_SUPPRESSION_HASH_KEY": secrets.token_urlsafe(32),
+            # Required too; the benchmark sends no bulk mail from the server.
+            "RALLY_SENDERS": '[{"name": "Rally bench", "email": "bench@rally.example"}]',
+            "RALLY_ORGANISATION_NAME": "Rally bench",
+            "RALLY_ORGANISATION_ADDRESS": "1 Example Street, London N1 1AA, United Kingdom",
             "DJANGO_DEBUG": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            # Plain http on localhost: a Secure cookie would never be sent back.
+            # Plain http on localhost: no redirect to https, and a Secure cookie would never be
+            # sent back.
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_SECURE_COOKIES": "false",
             "SITE_URL": url,
             "DJANGO_CSRF_TRUSTED_ORIGINS": url,

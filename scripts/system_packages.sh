@@ -4,7 +4,7 @@
 #   scripts/system_packages.sh run      make run: install's, and redis-server
 #   scripts/system_packages.sh bench    make bench: run's, and wrk
 #   scripts/system_packages.sh test     make test: bench's, Chromium with Cyrillic fonts, pg_dump
-#   scripts/system_packages.sh ci       .ci/run: test's, and PostgreSQL and make
+#   scripts/system_packages.sh ci       .ci/run: test's, PostgreSQL, make and docker-compose
 # As root it runs apt-get; otherwise it prints the apt-get line to run and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,8 @@ packages_for() {
     # depends on promises a font with Cyrillic glyphs; DejaVu has them, for the Russian pages.
     # The erasure test dumps a PostgreSQL test database with pg_dump to search it for the person.
     test) echo "$(packages_for bench) chromium fonts-dejavu-core postgresql-client" ;;
-    ci) echo "$(packages_for test) postgresql make" ;;
+    # docker-compose: Debian's Compose v1, which checks docker-compose.yml with no Docker engine.
+    ci) echo "$(packages_for test) postgresql make docker-compose" ;;
     *) return 1 ;;
   esac
 }
