@@ -8,7 +8,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from django.template import Template, TemplateSyntaxError
+from django.template import Context, Template, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, TextNode, TokenType, VariableNode
 from django.template.defaulttags import (
     AutoEscapeControlNode,
@@ -32,6 +32,10 @@ FORBIDDEN_FILTERS = {"safe", "safeseq", "json_script"}
 _UNSAFE_IN_HTML = re.compile(r'[<>"]')
 _CLOSING_TAGS = {"elif", "else", "endif", "endwith", "endfilter", "endspaceless",
                  "endautoescape", "endcomment"}  # fmt: skip
+# Text a merge field may hold, each tried once: a template that fails on one of them (a number
+# filter such as divisibleby on a name, timesince on text, an argument given to a filter that
+# takes none) would fail the preview and the send, not the save.
+_TRIAL_VALUES = ("Ann", "", "12", "<&>\"'")
 _NODE_TYPES = (TextNode, VariableNode, IfNode, WithNode, FirstOfNode, FilterNode, NowNode,
                AutoEscapeControlNode, CommentNode, SpacelessNode, TemplateTagNode)  # fmt: skip
 
@@ -92,7 +96,37 @@ def template_problems(template: Template, *, html: bool, known_fields: Iterable[
                     expression, known=known, html_output=html and outputs, node=node
                 )
             )
+    if not problems:
+        problems = _render_problems(template, html=html, known_fields=known_fields)
     return list(dict.fromkeys(problems))
+
+
+def _render_problems(template: Template, *, html: bool, known_fields: Iterable[str]) -> list[str]:
+    """Render the template with each trial value in every field; name the first that fails."""
+    names = list(known_fields)
+    for value in _TRIAL_VALUES:
+        context = Context(dict.fromkeys(names, value), autoescape=html)
+        try:
+            template.render(context)
+        except Exception as error:  # any failure here would fail a send
+            return [_render_problem(template, context, error)]
+    return []
+
+
+def _render_problem(template: Template, context: Context, error: Exception) -> str:
+    failing = None
+    for node in template.nodelist.get_nodes_by_type(VariableNode):
+        try:
+            node.render(context)
+        except Exception:  # looking for the node that fails
+            failing = node
+            break
+    if failing is None:
+        return f"this template cannot be written out for every supporter ({error})."
+    return (
+        f"Line {failing.token.lineno}: {{{{ {failing.token.contents} }}}} cannot be written out "
+        f"for every supporter: a merge field is text, and this fails on some ({error})."
+    )
 
 
 def _expressions(node: Node):
