@@ -376,8 +376,8 @@ def petition_confirm(request, slug: str, token: str):
     if signature_id is None:
         return render(request, "campaigns/confirm_invalid.html", {"petition": petition}, status=400)
     if request.method == "POST":
-        signature = signature_confirm(signature_id=signature_id)
-        if signature is None or signature.petition_id != petition.pk:
+        signature = signature_confirm(signature_id=signature_id, petition_id=petition.pk)
+        if signature is None:
             return render(
                 request, "campaigns/confirm_invalid.html", {"petition": petition}, status=400
             )

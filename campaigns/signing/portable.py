@@ -77,7 +77,7 @@ def _signature_write_one(request: SignatureRequest) -> SignatureOutcome:
     )
     if not awaits and existing.confirmed_at is None:
         # Signed before without confirming; this signing proves the address (rules.py).
-        signature_confirm(signature_id=existing.pk)
+        signature_confirm(signature_id=existing.pk, petition_id=petition.pk)
     return SignatureOutcome(created=False, signature_id=existing.pk)
 
 

@@ -98,11 +98,31 @@ def test_a_tampered_or_expired_confirmation_link_is_refused_with_a_way_back(clie
     assert signature.confirmed_at is None
 
 
-def test_a_confirmation_link_only_confirms_on_its_own_petition(client):
+def test_a_confirmation_link_posted_to_another_petition_is_refused_and_confirms_nothing(
+    client, django_capture_on_commit_callbacks
+):
     petition, other = PetitionFactory(requires_confirmation=True), PetitionFactory()
-    signature = SignatureFactory(petition=petition, confirmed_at=None)
+    supporter = SupporterFactory(status=Supporter.Status.UNSUBSCRIBED)
+    signature = SignatureFactory(
+        petition=petition, supporter=supporter, confirmed_at=None, consented=True
+    )
     token = make_confirmation_token(signature_id=signature.pk)
-    assert client.post(f"/petitions/{other.slug}/confirm/{token}/").status_code == 400
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/petitions/{other.slug}/confirm/{token}/")
+
+    assert response.status_code == 400
+    assert "This link does not work" in response.content.decode()
+    signature.refresh_from_db()
+    assert signature.confirmed_at is None
+    assert Supporter.objects.get(pk=supporter.pk).status == Supporter.Status.UNSUBSCRIBED
+    counters.petition_counts_reconcile()
+    assert client.get(f"/petitions/{petition.slug}/count.json").json()["count"] == 0
+    # On its own petition the same link still confirms.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/petitions/{petition.slug}/confirm/{token}/").status_code == 302
+    signature.refresh_from_db()
+    assert signature.confirmed_at is not None
 
 
 def test_resend_answers_the_same_for_known_and_unknown_emails(

@@ -222,7 +222,7 @@ def test_on_a_confirmation_petition_consent_subscribes_only_once_confirmed(
     assert ConsentRecord.objects.count() == 2  # what they agreed to is kept meanwhile
     with django_capture_on_commit_callbacks(execute=True):
         for outcome in outcomes:
-            signature_confirm(signature_id=outcome.signature_id)
+            signature_confirm(signature_id=outcome.signature_id, petition_id=petition.pk)
     status = dict(Supporter.objects.values_list("email", "status"))
     assert status == {
         "new@example.org": "subscribed",
