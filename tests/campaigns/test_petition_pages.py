@@ -125,6 +125,29 @@ def test_a_confirmation_link_posted_to_another_petition_is_refused_and_confirms_
     assert signature.confirmed_at is not None
 
 
+@pytest.mark.parametrize(
+    ("title", "subject_title"),
+    [
+        ('Free "Tom" & Jerry\'s <friends>', 'Free "Tom" & Jerry\'s <friends>'),
+        ("Free them\r\nBcc: someone@example.org", "Free them Bcc: someone@example.org"),
+    ],
+)
+def test_the_confirmation_subject_shows_the_title_as_written_on_one_line(
+    settings, title, subject_title
+):
+    settings.SITE_URL = "http://testserver"
+    petition = PetitionFactory(title=title, requires_confirmation=True)
+    signature = SignatureFactory(petition=petition, confirmed_at=None)
+
+    signature_confirmation_email_task(signature.pk)
+
+    (message,) = mail.outbox
+    assert message.subject == f"Please confirm your signature: {subject_title}"
+    assert f'Thank you for signing "{title}"' in message.body
+    # The HTML part escapes it, as HTML must.
+    assert "<friends>" not in message.alternatives[0][0]
+
+
 def test_resend_answers_the_same_for_known_and_unknown_emails(
     client, django_capture_on_commit_callbacks, queued_tasks
 ):
