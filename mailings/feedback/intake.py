@@ -14,8 +14,9 @@ A bad post gets a 4xx, never a 500. anymail raises on a body it cannot parse (js
 missing field, an SNS message that is not JSON); such a body never becomes readable, so it gets
 a 400, which the ESP does not retry for days. A failed authentication (anymail's
 AnymailWebhookValidationFailure) gets a 403. Both come before anything is stored: anymail
-parses every event of a post before it signals the first. Database and other server errors
-stay 500s, which the ESP retries, as it should.
+parses every event of a post before it signals the first. The URL of an ESP whose webhooks
+Rally is not configured for (a signing key or package it needs is missing) answers 404 to
+any request. Database and other server errors stay 500s, which the ESP retries, as it should.
 """
 
 import hashlib
@@ -27,7 +28,11 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import partial, wraps
 
-from anymail.exceptions import AnymailAPIError, AnymailWebhookValidationFailure
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailConfigurationError,
+    AnymailWebhookValidationFailure,
+)
 from django.db import transaction
 from django.db.models import CharField
 from django.http import HttpResponse
@@ -52,6 +57,11 @@ EVENTS_PER_TASK = 200
 
 # What anymail raises on a body it cannot read: the post is refused with a 400.
 MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError, AnymailAPIError)
+
+# The answer at the URL of an ESP that is not configured. anymail makes its view per request
+# and raises AnymailConfigurationError (AnymailImproperlyInstalled for a missing package) from
+# it before reading anything.
+NOT_ENABLED = "This ESP's webhooks are not enabled on this server.\n"
 
 # The events of the webhook post this thread is answering, while anymail's view runs.
 _collected: ContextVar[list[dict] | None] = ContextVar("rally_tracking_events", default=None)
@@ -83,6 +93,11 @@ def webhook_post_receive(view):
         with tracking_events_collected() as events, transaction.atomic():
             try:
                 response = view(request, *args, **kwargs)
+            except AnymailConfigurationError as error:
+                logger.warning(
+                    "An ESP webhook URL that is not configured, %s: %s", request.path_info, error
+                )
+                response = HttpResponse(NOT_ENABLED, status=404)
             except AnymailWebhookValidationFailure as error:
                 logger.warning("Refused an ESP webhook post to %s: %s", request.path_info, error)
                 response = HttpResponse("Webhook authentication failed.\n", status=403)

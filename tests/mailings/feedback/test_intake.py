@@ -3,9 +3,11 @@
 import json
 
 import pytest
+from django.urls import reverse
 
 from mailings.feedback import tasks
-from mailings.feedback.intake import PAYLOAD_MAX_CHARS
+from mailings.feedback import urls as feedback_urls
+from mailings.feedback.intake import NOT_ENABLED, PAYLOAD_MAX_CHARS
 from mailings.models import Delivery, TrackingEvent
 from supporters.models import Supporter
 from tests.factories import DeliveryFactory
@@ -297,3 +299,55 @@ def test_a_batch_that_fails_half_way_stores_and_queues_none_of_it(
     assert response.status_code == 500
     assert not TrackingEvent.objects.exists()
     assert queued == []
+
+
+def _mounted_webhook_paths() -> list[str]:
+    """Every ESP webhook URL Rally mounts (mailings/feedback/urls.py), by reversing its names."""
+    paths = {reverse(f"anymail:{pattern.name}") for pattern in feedback_urls.urlpatterns}
+    # anymail's Mailgun inbound pattern also takes "inbound_mime/"; reverse() gives one form.
+    return sorted(paths | {"/anymail/mailgun/inbound_mime/"})
+
+
+WEBHOOK_REQUESTS = [
+    pytest.param("GET", b"", "", id="get"),
+    pytest.param("HEAD", b"", "", id="head"),
+    pytest.param("POST", b"not json at all", "application/json", id="not-json"),
+    pytest.param("POST", b"{}", "application/json", id="empty-object"),
+    pytest.param("POST", b"[]", "application/json", id="empty-list"),
+    pytest.param("POST", b"event=x", "application/x-www-form-urlencoded", id="form"),
+    pytest.param("POST", b"\xff\xfe\x00", "application/octet-stream", id="binary"),
+]
+
+
+# anymail's SendinBlue URLs, still mounted, warn that they are deprecated on every request.
+@pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailDeprecationWarning")
+@pytest.mark.parametrize(("method", "body", "content_type"), WEBHOOK_REQUESTS)
+def test_every_esp_webhook_url_answers_below_500_configured_or_not(
+    client, settings, method, body, content_type
+):
+    # Only the shared secret: every ESP that needs a key of its own is not configured.
+    settings.ANYMAIL = {"WEBHOOK_SECRET": settings.ANYMAIL_WEBHOOK_SECRET}
+    client.raise_request_exception = False
+    answers = {}
+    for path in _mounted_webhook_paths():
+        response = client.generic(method, path, body, content_type=content_type, **basic_auth())
+        answers[path] = response.status_code
+        if response.status_code == 404 and method != "HEAD":  # a HEAD answer has no body
+            assert response.content == NOT_ENABLED.encode(), path
+    assert {path: code for path, code in answers.items() if code >= 500} == {}
+    assert answers["/anymail/mailgun/tracking/"] == 404  # needs its signing key
+    if body in (b"not json at all", b"\xff\xfe\x00"):
+        assert all(400 <= code < 500 for code in answers.values())
+        assert not TrackingEvent.objects.exists()
+
+
+def test_an_esp_whose_webhooks_are_not_configured_answers_404_and_stores_nothing(
+    post_webhook, settings
+):
+    delivery = DeliveryFactory(esp_message_id="")
+    settings.ANYMAIL = {"WEBHOOK_SECRET": settings.ANYMAIL_WEBHOOK_SECRET}
+
+    response = post_webhook(complaint_for(delivery, "mailgun"))
+
+    assert (response.status_code, response.content.decode()) == (404, NOT_ENABLED)
+    assert not TrackingEvent.objects.exists()
