@@ -73,6 +73,11 @@ def event_effect(*, esp: str, event_type: str, reject_reason: str, payload) -> E
     `esp` is TrackingEvent.esp (e.g. "postmark", "amazon_ses"); `payload` the raw event as
     stored, a dict for every ESP Rally reads anything from.
     """
+    if event_type == EventType.DEFERRED:
+        # The ESP still retries (greylisting, a full mailbox for now): nothing has bounced.
+        # Mailjet's greylisting comes as a "bounce" that anymail reports as deferred, which
+        # the rule that reads Mailjet's raw event must not turn back into a soft bounce.
+        return NOTHING
     raw = payload if isinstance(payload, dict) else {}
     special = _ESP_RULES.get(esp)
     if special is not None:
@@ -93,7 +98,7 @@ def event_effect(*, esp: str, event_type: str, reject_reason: str, payload) -> E
         return OPENED
     if event_type == EventType.CLICKED:
         return CLICKED
-    # queued, sent, deferred (the ESP still retries), autoresponded, failed, unknown, …
+    # queued, sent, autoresponded, failed, unknown, …
     return NOTHING
 
 

@@ -1,5 +1,6 @@
 """Each ESP's documented events, posted to anymail's real webhook URLs, change the ledger."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from supporters.models import Supporter
 from tests.factories import DeliveryFactory
 
 from .conftest import process_stored_events
-from .payloads import ESPS, KINDS, Message, message_id_for, metadata_for
+from .payloads import ESPS, KINDS, Message, WebhookPost, message_id_for, metadata_for
 
 pytestmark = [
     pytest.mark.django_db,
@@ -138,3 +139,52 @@ def test_old_soft_bounces_outside_the_window_do_not_count(post_webhook, settings
     post_webhook(ESPS["mailjet"]("soft_bounce", message))
     process_stored_events()
     assert Supporter.objects.get(pk=old.supporter_id).status == Supporter.Status.SUBSCRIBED
+
+
+def test_a_mailjet_greylisting_bounce_that_mailjet_retries_is_no_bounce_at_all(
+    post_webhook, settings
+):
+    # One real soft bounce already: a greylisting counted as another would suppress at 2.
+    settings.RALLY_SOFT_BOUNCE_LIMIT = 2
+    earlier = sent_delivery("mailjet")
+    Delivery.objects.filter(pk=earlier.pk).update(
+        esp_status=Delivery.EspStatus.SOFT_BOUNCED, esp_status_at=timezone.now()
+    )
+    delivery = DeliveryFactory(supporter=earlier.supporter, esp_message_id="")
+    # Mailjet's greylisting "bounce", as anymail's own tests (test_mailjet_webhooks.py) post it:
+    # anymail reports it as "deferred", because Mailjet tries again.
+    greylisted = {
+        "event": "bounce",
+        "time": 1498093527,
+        "MessageID": 12345678901234567,
+        "email": earlier.supporter.email,
+        "mj_campaign_id": 1234567890,
+        "mj_contact_id": 9876543210,
+        "customcampaign": "",
+        "blocked": True,
+        "hard_bounce": False,
+        "error_related_to": "domain",
+        "error": "greylisted",
+        "Payload": json.dumps(metadata_for(delivery)),
+    }
+
+    response = post_webhook(WebhookPost("/anymail/mailjet/tracking/", json.dumps([greylisted])))
+
+    assert response.status_code == 200
+    assert TrackingEvent.objects.get().event_type == "deferred"
+    process_stored_events()
+    delivery.refresh_from_db()
+    assert delivery.esp_status != Delivery.EspStatus.SOFT_BOUNCED
+    assert Supporter.objects.get(pk=earlier.supporter_id).status == Supporter.Status.SUBSCRIBED
+
+    # Mailjet's retry gets through: the message is delivered.
+    message = Message(
+        email=earlier.supporter.email,
+        message_id="12345678901234567",
+        metadata=metadata_for(delivery),
+        serial=5,
+    )
+    assert post_webhook(ESPS["mailjet"]("delivered", message)).status_code == 200
+    process_stored_events()
+    delivery.refresh_from_db()
+    assert delivery.esp_status == Delivery.EspStatus.DELIVERED
