@@ -53,6 +53,13 @@ HTML_BRACE = "&#123;"
 OPEN_BRACE = "{% templatetag openbrace %}"
 # The sanitiser writes <style> elements out whole, and nothing inside one can close it early.
 _STYLE_BLOCK = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+# The merge fields that hold a whole URL Rally makes itself: the only ones that may begin a
+# link's address. Any other field there could make it any address, a javascript: one included.
+URL_MERGE_FIELDS = ("petition_url", "unsubscribe_url")
+# The attributes the sanitiser keeps that hold a URL (config/lib/richtext.py).
+_URL_ATTRIBUTES = {"href", "src"}
+# What may spell a URL's scheme: a merge field after only these could still complete one.
+_SCHEME_SO_FAR = re.compile(r"[A-Za-z0-9+.\-]*")
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ def compose_message(
     body = _Placeholders(html_body)
     body.refuse_tags_between_table_cells()
     html = sanitize_html(_INLINER.inline(_body_style() + body.source))
+    body.refuse_merge_fields_that_make_a_link(html)
     html_source = body.restore(html, into="HTML", brace=HTML_BRACE)
     if text_body.strip():
         text_source = text_body.strip()
@@ -199,6 +207,36 @@ class _Placeholders:
                     "around the whole table."
                 )
 
+    def refuse_merge_fields_that_make_a_link(self, html: str) -> None:
+        """Raise ValidationError for a tag that could decide where a link or image points.
+
+        A merge field is the supporter's own words: at the start of an href (or within the
+        letters of a scheme, "java{{ x }}") it could put a javascript: URL into a sent message,
+        and the sanitiser saw only a placeholder there. After a ":", "/", "?" or "#" the scheme
+        is written and was checked. Only URL_MERGE_FIELDS, alone, may begin an address.
+        """
+        finder = _UrlAttributeFinder()
+        finder.feed(html)
+        finder.close()
+        for value in finder.values:
+            match = self._placeholder.search(value)
+            if match is None:
+                continue
+            # Browsers drop tabs and line breaks anywhere in a URL, and spaces and controls
+            # before it; dropping every one is stricter still.
+            before = "".join(c for c in value[: match.start()] if c > " ")
+            tag = self.tags[int(match[1])]
+            if _SCHEME_SO_FAR.fullmatch(before) is None:
+                continue  # the scheme is written out in full, or there is none
+            if not before and tag.source in {f"{{{{ {name} }}}}" for name in URL_MERGE_FIELDS}:
+                continue
+            raise ValidationError(
+                f"Line {tag.line}: a link may not begin with {tag.source}: a supporter's "
+                "details could make it any address, a javascript: one included. Begin it "
+                "with https:// (or mailto:), or make {{ petition_url }} or "
+                "{{ unsubscribe_url }} the whole address."
+            )
+
     def join_tag_lines(self, text: str) -> str:
         """Move each line of block tags alone onto the next line of text, blank lines dropped.
 
@@ -253,6 +291,17 @@ class _Placeholders:
                     f"it (inside an attribute or a <style>, say); move it into the text{hint}."
                 )
         return "".join(parts)
+
+
+class _UrlAttributeFinder(HTMLParser):
+    """Collect the value of every URL attribute (href, src), character references decoded."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.values: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.values.extend(value or "" for name, value in attrs if name in _URL_ATTRIBUTES)
 
 
 class _TableTextFinder(HTMLParser):

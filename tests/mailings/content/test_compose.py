@@ -6,6 +6,7 @@ import re
 import pytest
 from django.core import mail
 from django.core.checks import run_checks
+from django.core.exceptions import ValidationError
 from django.forms.models import model_to_dict
 from django.test import override_settings
 from django.utils.html import escape
@@ -350,6 +351,60 @@ def test_script_handlers_and_javascript_urls_are_rendered_inert(admin_client, bo
                    "<link", "<iframe", "<style"):  # fmt: skip
         assert unsafe not in mailing.html_body.lower()
         assert unsafe not in html
+
+
+# A merge field that decides where a link points could make it a javascript: URL.
+LINKS_MADE_BY_A_MERGE_FIELD = [
+    '<p><a href="{{ first_name }}">Sign</a></p>',
+    '<p><a href=" {{ last_name }}">Sign</a></p>',
+    '<p><a href="java{{ first_name }}">Sign</a></p>',
+    '<p><a href="java&#9;{{ first_name }}">Sign</a></p>',
+    '<p><a href="{{ first_name }}{{ petition_url }}">Sign</a></p>',
+    '<p><a href="{{ petition_url|default:first_name }}">Sign</a></p>',
+    '<p><a href="{% firstof first_name %}">Sign</a></p>',
+    '<p><a href="{% if first_name %}{{ first_name }}{% endif %}">Sign</a></p>',
+    '<p><img src="{{ first_name }}" alt=""></p>',
+]
+
+
+@pytest.mark.parametrize("body", LINKS_MADE_BY_A_MERGE_FIELD)
+def test_a_merge_field_that_makes_a_links_address_is_refused_at_save(admin_client, body):
+    mailing = MailingFactory()
+    before = row(mailing)
+    response = admin_client.post(
+        f"/admin/mailings/mailing/{mailing.pk}/change/", form_data(mailing, html_body=body)
+    )
+    assert response.status_code == 200
+    assert "a javascript: one included" in response.content.decode()
+    assert row(mailing) == before
+
+
+@pytest.mark.parametrize("body", LINKS_MADE_BY_A_MERGE_FIELD[:4])
+def test_a_stored_mailing_whose_link_a_merge_field_makes_never_renders_a_javascript_url(body):
+    # Saved before the check existed: the send queue compiles it again, and refuses it.
+    mailing = MailingFactory(html_body=body)
+    with pytest.raises(ValidationError, match="a javascript: one included"):
+        render(mailing, first_name="javascript:alert(document.cookie)", last_name="javascript:x")
+
+
+def test_links_that_merely_carry_merge_fields_render_with_their_own_scheme(admin_client):
+    mailing = MailingFactory()
+    body = (
+        '<p><a href="{{ petition_url }}">Sign</a> <a href="{{ unsubscribe_url }}">Leave</a> '
+        '<a href="https://example.org/?name={{ first_name }}">Hi</a> '
+        '<a href="mailto:desk@example.org?subject={{ first_name }}">Write</a> '
+        '<a href="/{{ first_name }}">Here</a></p>'
+    )
+    response = admin_client.post(
+        f"/admin/mailings/mailing/{mailing.pk}/change/", form_data(mailing, html_body=body)
+    )
+    assert response.status_code == 302
+    mailing.refresh_from_db()
+    html = body_of(render(mailing, first_name="javascript:alert(1)").html)
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert len(hrefs) == 5
+    assert all(href.startswith(("http://", "https://", "mailto:", "/")) for href in hrefs)
+    assert not any(href.lower().startswith("javascript") for href in hrefs)
 
 
 # --- The sender --------------------------------------------------------------------------------
