@@ -408,7 +408,12 @@ class TrackingEventAdmin(ReadOnlyAdmin):
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(admin.ModelAdmin):
-    """The local outbox: what Rally sent while no ESP is configured (development)."""
+    """The local outbox: what Rally sent while no ESP is configured (development).
+
+    Every message in it carries a supporter's personal petition and unsubscribe links: it is
+    read with its own view permission, which no role has (config/lib/roles.py), and never
+    changed.
+    """
 
     list_display = ("subject", "to", "created_at")
     search_fields = ("to", "subject")
@@ -425,8 +430,12 @@ class OutboxMessageAdmin(admin.ModelAdmin):
             obj.html_body,
         )
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Not the default's "view or change": nobody changes a sent message.
+        return request.user.has_perm("mailings.view_outboxmessage")
+
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return request.method == "GET"
+        return False

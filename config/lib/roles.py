@@ -1,19 +1,22 @@
 """The roles Rally defines: what a campaigner may do, as (app, permission codename) lists.
 
-The migration that last granted the group its rights (mailings 0016, after 0009 made it) keeps a
+The migration that last granted the group its rights (mailings 0018, after 0009 made it) keeps a
 frozen copy of them, as a migration's data must; a change here needs a migration of its own, and
 tests/mailings/test_roles_and_audit.py fails while the two differ.
 """
 
 CAMPAIGNER_GROUP = "Campaigner"
 
-# Compose, preview, test, send, schedule, approve, pause, resume, cancel, read the ledger.
-# Not: delete supporters, export supporters' data (campaigns.export_signatures), change users.
+# Compose, preview (as a real supporter too), test, send, schedule, approve, pause, resume,
+# cancel, read the ledger. Not: delete supporters, export supporters' data
+# (campaigns.export_signatures), change users, read the development outbox (every supporter's
+# personal links; mailings.view_outboxmessage is no role's).
 CAMPAIGNER_PERMISSIONS = {
     "mailings": [
         "add_mailing", "change_mailing", "view_mailing",
         "send_mailing", "approve_mailing", "control_mailing", "test_send_mailing",
-        "view_delivery", "view_trackingevent", "view_outboxmessage", "view_mailingauditentry",
+        "preview_as_supporter",
+        "view_delivery", "view_trackingevent", "view_mailingauditentry",
         "add_mailingversion", "change_mailingversion", "delete_mailingversion",
         "view_mailingversion",
         "add_mailingvariant", "change_mailingvariant", "delete_mailingvariant",

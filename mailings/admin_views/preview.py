@@ -1,4 +1,9 @@
-"""Preview a mailing as a real supporter, and send test copies of it to campaigners."""
+"""Preview a mailing as a real supporter, and send test copies of it to campaigners.
+
+Seeing a mailing as a real supporter gets it shows their name, address and personal links, so
+it takes `mailings.preview_as_supporter` and the right to see supporters at all; anyone else
+who may view mailings sees them rendered as a made-up sample supporter.
+"""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -10,9 +15,11 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from mailings.content.rendering import (
+    SAMPLE_SUPPORTER,
     build_message,
     compile_merge_template,
     compiled_mailing,
+    sample_merge_fields,
     supporter_merge_fields,
 )
 from mailings.models import Mailing
@@ -26,6 +33,11 @@ from mailings.sending.test_send import (
 from supporters.models import Language, Supporter
 
 
+def may_preview_as_supporter(user) -> bool:
+    """Say whether `user` may see a mailing as a real supporter gets it, and test-send it so."""
+    return user.has_perms(["mailings.preview_as_supporter", "supporters.view_supporter"])
+
+
 def mailing_preview_view(request, mailing_id: int, *, model_admin):
     """Show the subject, preheader, HTML (sandboxed) and text exactly as a supporter gets them.
 
@@ -33,10 +45,14 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
     (force_escape), so a campaigner's markup can never run in the admin's own origin.
 
     `?supporter=<id>` or `?email=<address>` chooses the supporter; otherwise a random member of
-    the audience. The links carry that supporter's real personal tokens.
+    the audience. The links carry that supporter's real personal tokens. Without the right to
+    preview as a supporter, it is the sample supporter, and choosing one is refused.
     """
     mailing = get_object_or_404(Mailing.objects.select_related("petition"), pk=mailing_id)
     if not model_admin.has_view_or_change_permission(request, mailing):
+        raise PermissionDenied
+    as_supporter = may_preview_as_supporter(request.user)
+    if not as_supporter and (request.GET.get("supporter") or request.GET.get("email")):
         raise PermissionDenied
     language = request.GET.get("language", "")
     problems = []
@@ -48,7 +64,7 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
     if variant and variant not in variants:
         problems.append(f"There is no variant “{variant[:8]}”; this is the mailing as written.")
         variant = ""
-    supporter, problem = _chosen_supporter(mailing, request.GET)
+    supporter, problem = _chosen_supporter(mailing, request.GET) if as_supporter else (None, "")
     if problem:
         problems.append(problem)
     context = {
@@ -57,6 +73,8 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
         "mailing": mailing,
         "title": f"Preview of “{mailing}”",
         "supporter": supporter,
+        "may_preview_as_supporter": as_supporter,
+        "sample": SAMPLE_SUPPORTER,
         "email_query": request.GET.get("email", ""),
         "language": language,
         "languages": Language.choices,
@@ -66,13 +84,16 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
         "can_test_send": request.user.has_perm("mailings.test_send_mailing"),
         "test_send_max": TEST_SEND_MAX_ADDRESSES,
     }
-    if supporter is not None:
+    if supporter is not None or not as_supporter:
         compiled = compiled_mailing(mailing)
         # The version asked for, else the one the send queue would give this supporter.
-        version = compiled.version_for(language or supporter.language)
+        version = compiled.version_for(language or (supporter.language if supporter else ""))
         if language and version != language:
             problems.append(f"There is no “{language}” version: this is the default content.")
-        fields = supporter_merge_fields(compiled, supporter)
+        if supporter is not None:
+            fields = supporter_merge_fields(compiled, supporter)
+        else:
+            fields = sample_merge_fields(compiled, language=version)
         message = build_message(
             compiled=compiled, fields=fields, delivery_id=0, version=version, variant=variant
         )
@@ -82,6 +103,7 @@ def mailing_preview_view(request, mailing_id: int, *, model_admin):
         preheader_source = changed.preheader if changed and changed.preheader else content.preheader
         preheader = compile_merge_template(preheader_source, html=False)
         context.update(
+            shown=True,
             subject=message.subject,
             preheader=preheader.render(Context(fields, autoescape=False)).strip(),
             html=message.alternatives[0][0],
@@ -100,12 +122,16 @@ def mailing_test_send_view(request, mailing_id: int, *, model_admin):
     mailing = get_object_or_404(Mailing, pk=mailing_id)
     if not request.user.has_perm("mailings.test_send_mailing"):
         raise PermissionDenied
-    supporter, problem = _chosen_supporter(mailing, request.POST)
     back = reverse("admin:mailings_mailing_preview", args=[mailing.pk])
-    if supporter is None:
-        model_admin.message_user(request, problem, messages.ERROR)
-        return HttpResponseRedirect(back)
-    back += "?" + urlencode({"supporter": supporter.pk})
+    supporter = None  # the sample supporter
+    if may_preview_as_supporter(request.user):
+        supporter, problem = _chosen_supporter(mailing, request.POST)
+        if supporter is None:
+            model_admin.message_user(request, problem, messages.ERROR)
+            return HttpResponseRedirect(back)
+        back += "?" + urlencode({"supporter": supporter.pk})
+    elif request.POST.get("supporter") or request.POST.get("email"):
+        raise PermissionDenied
     try:
         sent_to = mailing_test_send(
             mailing=mailing,
@@ -116,9 +142,10 @@ def mailing_test_send_view(request, mailing_id: int, *, model_admin):
     except MailingTestSendRefused as refused:
         model_admin.message_user(request, f"No test copy was sent. {refused}", messages.ERROR)
     else:
+        as_whom = supporter.email if supporter else "the made-up sample supporter"
         model_admin.message_user(
             request,
-            f"A [TEST] copy, rendered as {supporter.email}, is on its way to {', '.join(sent_to)}.",
+            f"A [TEST] copy, rendered as {as_whom}, is on its way to {', '.join(sent_to)}.",
             messages.SUCCESS,
         )
     return HttpResponseRedirect(back)

@@ -307,6 +307,28 @@ def supporter_merge_fields(compiled: CompiledMailing, supporter: Supporter) -> d
     )
 
 
+# The made-up supporter that previews and test copies are rendered as for those who may not see
+# a real supporter's details (mailings/admin_views/preview.py).
+SAMPLE_SUPPORTER = {"first_name": "Alex", "last_name": "Sample", "email": "alex.sample@example.org"}
+
+
+def sample_merge_fields(compiled: CompiledMailing, *, language: str = "") -> dict[str, str]:
+    """Return the merge fields of the made-up sample supporter, whose links name nobody.
+
+    The petition link is the petition's page without a personal token, and the unsubscribe
+    link's token is no token, so it leads to the page that says the link does not work.
+    """
+    before, after = _unsubscribe_url_parts()
+    return {
+        **SAMPLE_SUPPORTER,
+        "full_name": f"{SAMPLE_SUPPORTER['first_name']} {SAMPLE_SUPPORTER['last_name']}",
+        "country": country_name("GB"),
+        "language": language,
+        "petition_url": compiled.petition_url_prefix.split("?", 1)[0],
+        "unsubscribe_url": f"{before}sample{after}",
+    }
+
+
 def build_message(
     *,
     compiled: CompiledMailing,

@@ -213,6 +213,12 @@ class Mailing(models.Model):
             ("approve_mailing", "Can approve another campaigner's large send"),
             ("control_mailing", "Can pause, resume and cancel a mailing"),
             ("test_send_mailing", "Can send test copies of a mailing"),
+            # Shows a supporter's name, address and personal links; also needs
+            # supporters.view_supporter (mailings/admin_views/preview.py).
+            (
+                "preview_as_supporter",
+                "Can preview and test-send a mailing as a real supporter",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -62,7 +62,7 @@ def delivery_reconcile_unknown_task(self) -> None:
     retry_backoff=5,
     max_retries=5,
 )
-def mailing_test_send_task(mailing_id: int, supporter_id: int, addresses: list[str]) -> None:
+def mailing_test_send_task(mailing_id: int, supporter_id: int | None, addresses: list[str]) -> None:
     from mailings.sending.test_send import mailing_test_copies_send
 
     mailing_test_copies_send(mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses)

@@ -1,4 +1,5 @@
-"""Test copies of a mailing: rendered as a chosen supporter, sent to a campaigner's own inbox.
+"""Test copies of a mailing: rendered as a chosen supporter (or the made-up sample one), sent
+to a campaigner's own inbox.
 
 They go through the transactional queue, never touch the ledger (no Delivery row), and are
 recorded in the audit log.
@@ -9,7 +10,12 @@ import re
 from email_validator import EmailNotValidError, validate_email
 
 from mailings.audit import mailing_audit_record
-from mailings.content.rendering import build_message, compiled_mailing, supporter_merge_fields
+from mailings.content.rendering import (
+    build_message,
+    compiled_mailing,
+    sample_merge_fields,
+    supporter_merge_fields,
+)
 from mailings.models import Mailing, MailingAuditEntry
 from mailings.sending import tasks
 from supporters.models import Supporter
@@ -50,33 +56,45 @@ def recipients_of_test_copies(text: str) -> list[str]:
 
 
 def mailing_test_send(
-    *, mailing: Mailing, addresses: str, supporter: Supporter, actor
+    *, mailing: Mailing, addresses: str, supporter: Supporter | None, actor
 ) -> list[str]:
-    """Queue `[TEST]` copies of a mailing, rendered as `supporter`; return the addresses.
+    """Queue `[TEST]` copies of a mailing, rendered as `supporter` (None: the sample supporter);
+    return the addresses.
 
     Nothing is queued or recorded when an address is refused.
     """
     recipients = recipients_of_test_copies(addresses)
+    as_whom = f"supporter #{supporter.pk}" if supporter else "the made-up sample supporter"
     mailing_audit_record(
         mailing=mailing,
         action=MailingAuditEntry.Action.TEST_SENT,
         actor=actor,
-        detail=f"as supporter #{supporter.pk} to {', '.join(recipients)}",
+        detail=f"as {as_whom} to {', '.join(recipients)}",
     )
-    tasks.mailing_test_send_task.delay_on_commit(mailing.pk, supporter.pk, recipients)
+    tasks.mailing_test_send_task.delay_on_commit(
+        mailing.pk, supporter.pk if supporter else None, recipients
+    )
     return recipients
 
 
-def mailing_test_copies_send(*, mailing_id: int, supporter_id: int, addresses: list[str]) -> int:
-    """Render and send the test copies queued by mailing_test_send; return how many went."""
+def mailing_test_copies_send(
+    *, mailing_id: int, supporter_id: int | None, addresses: list[str]
+) -> int:
+    """Render and send the test copies queued by mailing_test_send; return how many went.
+
+    `supporter_id` None renders them as the sample supporter.
+    """
     mailing = Mailing.objects.select_related("petition").filter(pk=mailing_id).first()
-    supporter = Supporter.objects.filter(pk=supporter_id).first()
-    if mailing is None or supporter is None:
+    supporter = Supporter.objects.filter(pk=supporter_id).first() if supporter_id else None
+    if mailing is None or (supporter_id is not None and supporter is None):
         return 0  # deleted meanwhile: nothing to render
     compiled = compiled_mailing(mailing)
-    fields = supporter_merge_fields(compiled, supporter)
-    # The version the send queue would give this supporter.
-    version = compiled.version_for(supporter.language)
+    if supporter is None:
+        fields, version = sample_merge_fields(compiled), ""
+    else:
+        fields = supporter_merge_fields(compiled, supporter)
+        # The version the send queue would give this supporter.
+        version = compiled.version_for(supporter.language)
     for address in addresses:
         message = build_message(compiled=compiled, fields=fields, delivery_id=0, version=version)
         message.to = [address]

@@ -4,14 +4,14 @@ import importlib
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 
-from config.lib.roles import CAMPAIGNER_GROUP, CAMPAIGNER_PERMISSIONS
-from mailings.models import Mailing, MailingAuditEntry
+from config.lib.roles import CAMPAIGNER_GROUP, CAMPAIGNER_PERMISSIONS, campaigner_group_ensure
+from mailings.models import Mailing, MailingAuditEntry, OutboxMessage
 from mailings.sending import mailing_cancel, mailing_pause, mailing_resume
 from supporters.models import Supporter
-from tests.admin_users import staff_client
+from tests.admin_users import staff_client, staff_user
 from tests.factories import MAILING_FORM_NO_VERSIONS, MailingFactory, SupporterFactory
 from tests.mailing_pages import confirmation_fields
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 Action = MailingAuditEntry.Action
 CREATE_GROUP = importlib.import_module("mailings.migrations.0009_campaigner_group")
 # The migration that last granted the role its rights.
-LATEST_ROLE = importlib.import_module("mailings.migrations.0016_campaigner_ab_variants")
+LATEST_ROLE = importlib.import_module("mailings.migrations.0018_campaigner_previews_as_supporter")
 
 
 @pytest.fixture
@@ -184,3 +184,53 @@ def test_the_audit_log_is_read_only_in_the_admin(admin_client):
     url = f"/admin/mailings/mailingauditentry/{mailing_pause_entry.pk}/delete/"
     assert admin_client.post(url, {"post": "yes"}).status_code == 403
     assert MailingAuditEntry.objects.filter(pk=mailing_pause_entry.pk).exists()
+
+
+def _outbox_message() -> OutboxMessage:
+    return OutboxMessage.objects.create(
+        to="olga.petrova@example.org",
+        from_email="campaigns@rally.example",
+        subject="Olga, sign now",
+        text_body="Sign: https://rally.example/petitions/free/?t=personal-token",
+        html_body='<a href="https://rally.example/unsubscribe/personal-token/">Unsubscribe</a>',
+    )
+
+
+def test_the_outbox_is_closed_to_staff_without_its_view_permission(client):
+    message = _outbox_message()
+    campaigner = staff_user(username="another-campaigner")
+    # By the role as written: a flushed test database may have lost the migrated group.
+    campaigner.groups.add(campaigner_group_ensure(group_model=Group, permission_model=Permission))
+    users = {
+        "no-permission": staff_user(username="nobody"),
+        "campaigner": campaigner,
+        "change-only": staff_user("change_outboxmessage", username="changer"),
+    }
+    for name, user in users.items():
+        client.force_login(user)
+        for url in (
+            "/admin/mailings/outboxmessage/",
+            f"/admin/mailings/outboxmessage/{message.pk}/change/",
+            f"/admin/mailings/outboxmessage/{message.pk}/delete/",
+            f"/admin/mailings/outboxmessage/{message.pk}/history/",
+        ):
+            response = client.get(url)
+            assert response.status_code == 403, (name, url)
+            assert "personal-token" not in response.content.decode(), (name, url)
+        assert "outboxmessage" not in client.get("/admin/").content.decode(), name
+        assert "outboxmessage" not in client.get("/admin/mailings/").content.decode(), name
+        client.post(f"/admin/mailings/outboxmessage/{message.pk}/delete/", {"post": "yes"})
+        assert OutboxMessage.objects.filter(pk=message.pk).exists(), name
+
+
+def test_the_outbox_opens_read_only_to_who_may_view_it(client):
+    message = _outbox_message()
+    staff_client(client, "view_outboxmessage")
+    assert client.get("/admin/mailings/outboxmessage/").status_code == 200
+    page = client.get(f"/admin/mailings/outboxmessage/{message.pk}/change/").content.decode()
+    assert "Olga, sign now" in page and 'name="_save"' not in page
+    client.post(
+        f"/admin/mailings/outboxmessage/{message.pk}/change/",
+        {"to": "x@example.org", "subject": "changed"},
+    )
+    assert OutboxMessage.objects.get(pk=message.pk).subject == "Olga, sign now"

@@ -132,3 +132,11 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         user.groups.add(group)
+        # The demo login reads the development outbox, where the README sends it to see what
+        # went out to the demo's made-up supporters. The role itself never reads the outbox:
+        # on a real list every message there holds a supporter's personal links.
+        user.user_permissions.add(
+            Permission.objects.get(
+                content_type__app_label="mailings", codename="view_outboxmessage"
+            )
+        )

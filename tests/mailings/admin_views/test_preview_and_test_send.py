@@ -15,9 +15,16 @@ from tests.processes import wait_for
 pytestmark = pytest.mark.django_db
 
 
+# Previewing or test-sending as a real supporter shows their name, address and personal
+# links: it takes a permission of its own and the right to see supporters.
+AS_SUPPORTER = ("preview_as_supporter", "supporters.view_supporter")
+
+
 @pytest.fixture
 def campaigner(client):
-    return staff_client(client, "view_mailing", "change_mailing", "test_send_mailing")
+    return staff_client(
+        client, "view_mailing", "change_mailing", "test_send_mailing", *AS_SUPPORTER
+    )
 
 
 def preview(client, mailing, **params):
@@ -136,7 +143,7 @@ def test_without_the_test_send_permission_a_post_is_refused(
 def test_a_worker_on_the_transactional_queue_delivers_the_test_copy(client, celery_worker_factory):
     mailing = MailingFactory()
     supporter = SupporterFactory(first_name="Ivan", language="ru")
-    staff_client(client, "view_mailing", "test_send_mailing")
+    staff_client(client, "view_mailing", "test_send_mailing", *AS_SUPPORTER)
     celery_worker_factory(EMAIL_BACKEND="mailings.sending.esp.outbox.EmailBackend")
     post_test_send(client, mailing, supporter=supporter.pk, addresses="desk@example.org")
     copy = wait_for(
@@ -158,3 +165,79 @@ def test_a_campaigners_markup_never_runs_in_the_admin_page(campaigner):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     test_send_page = campaigner.get(f"/admin/mailings/mailing/{mailing.pk}/test-send/")
     assert test_send_page.status_code == 405
+
+
+def _olga_in_the_audience():
+    return SupporterFactory(
+        first_name="Olga", last_name="Petrova", email="olga.petrova@example.org"
+    )
+
+
+def _shows_nothing_of(page: str, supporter) -> bool:
+    # Her name, her address, or a personal link (a petition token, an unsubscribe token).
+    return not re.search(
+        rf"Olga|Petrova|{re.escape(supporter.email)}|\?t=|/unsubscribe/[^/\s\"]{{20,}}",
+        html.unescape(page),
+    )
+
+
+@pytest.mark.parametrize(
+    "permissions",
+    [
+        pytest.param(("view_mailing",), id="viewer"),
+        pytest.param(("view_mailing", "change_mailing", "test_send_mailing"), id="editor"),
+        pytest.param(("view_mailing", "preview_as_supporter"), id="without-view-supporter"),
+        pytest.param(("view_mailing", "supporters.view_supporter"), id="without-preview-as"),
+    ],
+)
+def test_without_the_right_to_preview_as_a_supporter_the_preview_is_of_a_sample_person(
+    client, permissions
+):
+    mailing = MailingFactory()
+    olga = _olga_in_the_audience()
+    staff_client(client, *permissions)
+
+    sample = preview(client, mailing)
+    assert sample.status_code == 200
+    page = sample.content.decode()
+    assert "a made-up sample supporter" in page
+    assert "preview-subject" in page and "Dear Alex," in html.unescape(page)
+    assert _shows_nothing_of(page, olga)
+    # Asking for her by id or by address is refused, and shows nothing of her either.
+    for chosen in ({"supporter": olga.pk}, {"email": olga.email}):
+        refused = preview(client, mailing, **chosen)
+        assert refused.status_code == 403
+        assert _shows_nothing_of(refused.content.decode(), olga)
+
+
+def test_with_the_right_to_preview_as_a_supporter_the_preview_is_of_a_real_one(client):
+    mailing = MailingFactory()
+    olga = _olga_in_the_audience()
+    staff_client(client, "view_mailing", *AS_SUPPORTER)
+    page = html.unescape(preview(client, mailing, supporter=olga.pk).content.decode())
+    assert "Dear Olga," in page and olga.email in page
+
+
+def test_a_test_copy_as_a_real_supporter_needs_the_right_to_preview_as_one(
+    client, django_capture_on_commit_callbacks, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    mailing = MailingFactory()
+    olga = _olga_in_the_audience()
+    staff_client(client, "view_mailing", "test_send_mailing")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(
+            f"/admin/mailings/mailing/{mailing.pk}/test-send/",
+            {"supporter": olga.pk, "addresses": "me@example.org"},
+        )
+    assert refused.status_code == 403
+    assert mail.outbox == [] and not MailingAuditEntry.objects.exists()
+
+    # As the sample person, the test copy goes.
+    with django_capture_on_commit_callbacks(execute=True):
+        post_test_send(client, mailing, supporter="", addresses="me@example.org")
+    (copy,) = mail.outbox
+    assert copy.to == ["me@example.org"] and copy.subject == "[TEST] Alex, sign now"
+    assert _shows_nothing_of(copy.body + copy.alternatives[0][0], olga)
+    assert "sample" in MailingAuditEntry.objects.get().detail

@@ -35,3 +35,5 @@ def test_seed_demo_builds_the_demo_and_a_second_run_changes_nothing():
     assert not audience.filter(pk__in=signed).exists()
     campaigner = User.objects.get(username="campaigner")
     assert campaigner.is_staff and campaigner.check_password("rally-demo")
+    # The README's tour reads the development outbox as the demo login; the role does not.
+    assert campaigner.has_perm("mailings.view_outboxmessage")
