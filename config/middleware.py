@@ -1,9 +1,13 @@
 """Site-wide request handling of our own."""
 
+from urllib.parse import unquote_to_bytes
+
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext
 
 
 class LanguageFromQueryMiddleware:
@@ -56,3 +60,41 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if not hasattr(self, "_admin_path"):
             self._admin_path = reverse("admin:index")
         return self._admin_path
+
+
+class FormEncodingMiddleware:
+    """Refuse a form body that is not UTF-8 with a clear 400, before anything reads it.
+
+    Django decodes such a body as Latin-1, or with U+FFFD for each bad percent-escape, and the
+    form would store the mojibake as a supporter's name. Our pages all send UTF-8; what is
+    not is a misconfigured integration or a robot. Must come before CsrfViewMiddleware, which
+    reads the form.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
+            and not _is_utf8_form(request.body)
+        ):
+            return HttpResponse(
+                gettext(
+                    "The form was not in UTF-8, so it could not be read and nothing was "
+                    "stored. Please reload the page and send it again."
+                ),
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
+
+
+def _is_utf8_form(body: bytes) -> bool:
+    # Percent-escapes decoded, "&" and "=" kept: those are ASCII and cannot break a sequence.
+    try:
+        unquote_to_bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

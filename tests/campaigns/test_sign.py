@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 import pytest
 
 from campaigns.models import Signature
@@ -117,6 +119,41 @@ def test_invalid_utf8_in_the_body_is_rejected_without_a_500(client):
     )
     assert response.status_code == 400
     assert not Signature.objects.exists()
+
+
+def _cp1251_form(*, percent_encoded: bool) -> bytes:
+    """A sign form as a page in windows-1251 would post it: Cyrillic not in UTF-8."""
+    fields = {**VALID, "first_name": "Пётр", "last_name": "Иванов", "email": "petr@example.org"}
+    if percent_encoded:
+        return urlencode(fields, encoding="cp1251").encode("ascii")
+    return b"&".join(f"{key}=".encode() + value.encode("cp1251") for key, value in fields.items())
+
+
+@pytest.mark.parametrize("page", ["", "embed/"])
+@pytest.mark.parametrize(
+    ("percent_encoded", "content_type"),
+    [
+        (False, "application/x-www-form-urlencoded"),
+        (True, "application/x-www-form-urlencoded"),
+        (False, "application/x-www-form-urlencoded; charset=windows-1251"),
+    ],
+    ids=["raw", "percent-encoded", "declared"],
+)
+def test_a_form_body_that_is_not_utf8_is_refused_with_a_clear_400_and_nothing_stored(
+    client, page, percent_encoded, content_type
+):
+    petition = PetitionFactory()
+    response = client.generic(
+        "POST",
+        f"/petitions/{petition.slug}/{page}",
+        _cp1251_form(percent_encoded=percent_encoded),
+        content_type=content_type,
+    )
+    assert response.status_code == 400
+    assert "not in UTF-8" in response.content.decode()
+    assert not Supporter.objects.exists()
+    assert not Signature.objects.exists()
+    assert not ConsentRecord.objects.exists()
 
 
 def test_honeypot_gets_the_thank_you_page_and_stores_nothing(client):
