@@ -35,6 +35,9 @@ class Reconciler(ABC):
     #: Whether the ESP's search runs behind its API: a message accepted a moment ago may not
     #: be found yet. The service then checks the search against a delivery it knows was sent.
     search_lags: bool = True
+    #: How many days the ESP keeps its record of what it accepted (None: for ever). Older, a
+    #: message it does not list may have been accepted and forgotten: proof of nothing.
+    record_days: int | None = None
 
     @abstractmethod
     def look_up(

@@ -31,6 +31,8 @@ class SearchUnavailable(Exception):
 
 class PostmarkReconciler(Reconciler):
     search_lags = True
+    # Postmark keeps messages 45 days by default; an account may shorten that to 7.
+    record_days = 7
 
     def __init__(self, connection):
         # The anymail backend that sends: the same account, API URL and timeout.

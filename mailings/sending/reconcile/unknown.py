@@ -40,6 +40,10 @@ NOT_SENT_TWICE = (
 )
 CANCELLED = "The ESP proved it never accepted it, and the mailing was cancelled meanwhile."
 ASK_AGAIN = "It may or may not have been sent; the ESP could not say yet ({reason}), asked again."
+TOO_OLD = (
+    "It may or may not have been sent, so it is not sent again: it was sent more than {days} "
+    "days ago, longer than the ESP keeps its record of what it accepted."
+)
 GAVE_UP = (
     "It may or may not have been sent, so it is not sent again: the ESP could not say after "
     "{attempts} questions ({reason})."
@@ -114,9 +118,23 @@ def _reconcile_mailing(
     ready_before: datetime,
     outcome: ReconcileOutcome,
 ) -> None:
+    if reconciler.record_days is not None:
+        forgotten_before = timezone.now() - timedelta(days=reconciler.record_days)
+        too_old = [row for row in unknown if _sent_by(row) < forgotten_before]
+        if too_old:
+            outcome.given_up += Delivery.objects.filter(
+                pk__in=[row.pk for row in too_old], status=Status.UNKNOWN
+            ).update(
+                reconcile_attempts=settings.RALLY_RECONCILE_MAX_ATTEMPTS,
+                error=TOO_OLD.format(days=reconciler.record_days),
+                updated_at=timezone.now(),
+            )
+            unknown = [row for row in unknown if row not in too_old]
+            if not unknown:
+                return
     lease = timedelta(seconds=settings.RALLY_SEND_LEASE_SECONDS)
     # Each was claimed when its lease began, and sent, if at all, before it became unknown.
-    since = min((row.lease_expires_at or row.updated_at) - lease for row in unknown) - CLOCK_SKEW
+    since = min(_sent_by(row) - lease for row in unknown) - CLOCK_SKEW
     ids = [row.pk for row in unknown]
     witness = _witness(reconciler, mailing_id, unknown, ready_before)
     asked = ids + ([witness] if witness else [])
@@ -136,6 +154,11 @@ def _reconcile_mailing(
     _record_found(accepted, outcome)
     _put_back(never, outcome)
     _record_unanswered(unanswered, reason or "no answer", outcome)
+
+
+def _sent_by(row: _Unknown) -> datetime:
+    """Return when a delivery was sent at the latest, if it was."""
+    return row.lease_expires_at or row.updated_at
 
 
 def _witness(
@@ -185,17 +208,22 @@ def _put_back(never: list[_Unknown], outcome: ReconcileOutcome) -> None:
     if not never:
         return
     now = timezone.now()
-    first_time = [row.pk for row in never if row.resent_at is None]
-    with transaction.atomic():
-        # The conditions are the guarantee: a row leaves UNKNOWN for PENDING only while it
-        # has never been put back, whoever else runs this at the same moment.
-        once = Delivery.objects.filter(
-            pk__in=first_time, status=Status.UNKNOWN, resent_at__isnull=True
-        )
-        outcome.cancelled += once.filter(mailing__status=Mailing.Status.CANCELLED).update(
-            status=Status.CANCELLED, error=CANCELLED, updated_at=now
-        )
-        outcome.put_back += once.exclude(mailing__status=Mailing.Status.CANCELLED).update(
+    mailing_cancelled = Mailing.objects.filter(
+        pk=never[0].mailing_id, status=Mailing.Status.CANCELLED
+    ).exists()
+    # The conditions are the guarantee: a row leaves UNKNOWN for PENDING only while it has
+    # never been put back, whoever else runs this at the same moment. They are on the row
+    # itself, never through a join: PostgreSQL checks a row's own conditions again once a
+    # concurrent update of it commits, but not a subquery's.
+    once = Delivery.objects.filter(
+        pk__in=[row.pk for row in never if row.resent_at is None],
+        status=Status.UNKNOWN,
+        resent_at__isnull=True,
+    )
+    if mailing_cancelled:
+        outcome.cancelled += once.update(status=Status.CANCELLED, error=CANCELLED, updated_at=now)
+    else:
+        outcome.put_back += once.update(
             status=Status.PENDING,
             resent_at=now,
             claimed_by="",
@@ -203,14 +231,13 @@ def _put_back(never: list[_Unknown], outcome: ReconcileOutcome) -> None:
             error=PUT_BACK,
             updated_at=now,
         )
-        outcome.given_up += Delivery.objects.filter(
-            pk__in=[row.pk for row in never if row.resent_at is not None],
-            status=Status.UNKNOWN,
-        ).update(
-            reconcile_attempts=settings.RALLY_RECONCILE_MAX_ATTEMPTS,
-            error=NOT_SENT_TWICE,
-            updated_at=now,
-        )
+    outcome.given_up += Delivery.objects.filter(
+        pk__in=[row.pk for row in never if row.resent_at is not None], status=Status.UNKNOWN
+    ).update(
+        reconcile_attempts=settings.RALLY_RECONCILE_MAX_ATTEMPTS,
+        error=NOT_SENT_TWICE,
+        updated_at=now,
+    )
 
 
 def _record_unanswered(ids: list[int], reason: str, outcome: ReconcileOutcome) -> None:

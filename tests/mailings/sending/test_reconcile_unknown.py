@@ -18,6 +18,7 @@ from espfakes import FakePostmark
 from mailings.models import Delivery, Mailing, OutboxMessage
 from mailings.reports.selectors import mailing_report
 from mailings.sending.reconcile import delivery_reconcile_unknown, mailing_unknown_summary
+from mailings.sending.reconcile.postmark import PostmarkReconciler
 from supporters.models import Supporter
 from tests.factories import MailingFactory
 
@@ -114,12 +115,19 @@ def test_what_the_esp_never_accepted_is_sent_again_once_through_the_normal_claim
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_reconcilers_at_once_send_what_was_never_accepted_once(postmark):
+def test_two_reconcilers_at_once_send_what_was_never_accepted_once(postmark, monkeypatch):
     mailing = MailingFactory(status=Mailing.Status.SENT)
     deliveries = lost_batch(mailing, 30)
     accepted_before_the_crash(deliveries[:10])
-    # Slow answers, so that both ask before either acts.
-    postmark.configure(latency_ms=300)
+    # Both have read the unknown rows and ask the ESP together, before either acts.
+    both_asking = threading.Barrier(2, timeout=30)
+    look_up = PostmarkReconciler.look_up
+
+    def look_up_together(self, **question):
+        both_asking.wait()
+        return look_up(self, **question)
+
+    monkeypatch.setattr(PostmarkReconciler, "look_up", look_up_together)
     outcomes, errors = [], []
 
     def run(name):
@@ -326,3 +334,18 @@ def test_the_progress_page_says_the_esp_is_being_asked(admin_client, postmark, s
 
     assert "1 delivery is unknown" in page
     assert "Rally is asking the ESP about 1" in page
+
+
+@pytest.mark.django_db
+def test_a_delivery_older_than_the_esp_keeps_its_record_stays_unknown(postmark):
+    mailing = MailingFactory(status=Mailing.Status.SENT)
+    (delivery,) = lost_batch(mailing, 1, ago=timedelta(days=8))
+
+    outcome = delivery_reconcile_unknown()
+
+    assert (outcome.given_up, outcome.put_back) == (1, 0)
+    delivery.refresh_from_db()
+    assert delivery.status == Status.UNKNOWN
+    assert "longer than the ESP keeps its record" in delivery.error
+    assert postmark.stats()["searches"] == 0
+    assert postmark.counts() == {}
