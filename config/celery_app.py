@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from config.heartbeats import WorkerHeartbeatStep
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("rally")
@@ -13,3 +15,5 @@ app.autodiscover_tasks()
 # A mailing's rooms keep their own tasks, so that a room queues work without importing a later
 # one (the import contract in pyproject.toml).
 app.autodiscover_tasks(["mailings.sending", "mailings.feedback"])
+# Each worker says it is alive every few seconds, for /healthz and the operator's page.
+app.steps["worker"].add(WorkerHeartbeatStep)

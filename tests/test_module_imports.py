@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT_PACKAGES = ("config", "supporters", "campaigns", "mailings", "privacy")
+PRODUCT_PACKAGES = ("config", "supporters", "campaigns", "mailings", "privacy", "operations")
 
 
 def product_modules() -> dict[str, Path]:

@@ -39,9 +39,12 @@ INSTALLED_APPS = [
     "mailings",
     # After supporters: privacy/admin.py re-registers the supporter admin with GDPR tools.
     "privacy",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # /healthz, answered before the host check and the HTTPS redirect (its docstring says why).
+    "operations.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -171,6 +174,8 @@ CELERY_TASK_ROUTES = {
     # A long task that nobody waits on by the second, like a send batch: never transactional.
     "supporters.tasks.supporter_import_task": {"queue": "bulk"},
 }
+# How often beat runs the recovery sweep (mailings/sending/sweep.py) and its twin for webhooks.
+RALLY_SWEEP_SECONDS = env.float("RALLY_SWEEP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "petition-counts-reconcile": {
         "task": "campaigns.tasks.petition_counts_reconcile_task",
@@ -178,7 +183,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "mailings-sweep": {
         "task": "mailings.sending.tasks.mailing_sweep_task",
-        "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
+        "schedule": RALLY_SWEEP_SECONDS,
     },
     # Unknown deliveries are asked about at the ESP (mailings/sending/reconcile/).
     "deliveries-reconcile-unknown": {
@@ -188,7 +193,7 @@ CELERY_BEAT_SCHEDULE = {
     # Webhook events whose processing task Redis lost are queued again from PostgreSQL.
     "tracking-events-sweep": {
         "task": "mailings.feedback.tasks.tracking_event_sweep_task",
-        "schedule": env.float("RALLY_SWEEP_SECONDS", default=30.0),
+        "schedule": RALLY_SWEEP_SECONDS,
     },
     # Uploads of imports nobody started are deleted (RALLY_IMPORT_DRAFT_HOURS).
     "supporter-import-drafts-expire": {
@@ -196,6 +201,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
+
+
+# --- Health: /healthz and the operator's page of workers and queues (operations/) -----------
+# How often each worker records its heartbeat in Redis (config/heartbeats.py).
+RALLY_WORKER_HEARTBEAT_SECONDS = env.float("RALLY_WORKER_HEARTBEAT_SECONDS", default=10.0)
+# /healthz fails when no worker's heartbeat is this recent, or when some queue has no worker
+# whose heartbeat is.
+RALLY_HEALTH_WORKER_MAX_AGE_SECONDS = env.float(
+    "RALLY_HEALTH_WORKER_MAX_AGE_SECONDS", default=6 * RALLY_WORKER_HEARTBEAT_SECONDS
+)
+# /healthz fails when the sweep that beat starts last finished longer ago than this: beat is
+# down, or no worker takes its task, or the sweep keeps failing.
+RALLY_HEALTH_BEAT_MAX_AGE_SECONDS = env.float(
+    "RALLY_HEALTH_BEAT_MAX_AGE_SECONDS", default=max(4 * RALLY_SWEEP_SECONDS, 120.0)
+)
 
 # --- Email -------------------------------------------------------------------------------------
 # Any Django email backend: anymail's ESP backends (e.g. anymail.backends.postmark.EmailBackend

@@ -12,6 +12,8 @@ import smtplib
 from anymail.exceptions import AnymailAPIError
 from celery import shared_task
 
+from config.heartbeats import sweep_run_record
+
 
 @shared_task(ignore_result=True)
 def mailing_snapshot_task(mailing_id: int) -> None:
@@ -43,9 +45,11 @@ def mailing_send_batch_task(self, mailing_id: int, attempt: int = 0) -> None:
 
 @shared_task(ignore_result=True)
 def mailing_sweep_task() -> None:
+    """Run the sweep, then record that it ran: /healthz reports beat's last run from it."""
     from mailings.sending import mailing_sweep
 
     mailing_sweep()
+    sweep_run_record()
 
 
 @shared_task(bind=True, ignore_result=True)
