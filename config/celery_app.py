@@ -1,8 +1,11 @@
-"""The Celery application: broker, queues and the periodic schedule."""
+"""The Celery application: broker, queues, the periodic schedule, and the worker's logs."""
 
+import logging.config
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from config.heartbeats import WorkerHeartbeatStep
 
@@ -17,3 +20,16 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["mailings.sending", "mailings.feedback"])
 # Each worker says it is alive every few seconds, for /healthz and the operator's page.
 app.steps["worker"].add(WorkerHeartbeatStep)
+# Each task's lines carry its task id, and the request or task that queued it.
+app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+@setup_logging.connect
+def _logs_as_django_settings_say(**kwargs) -> None:
+    """Format the worker's lines as the web's (config/logs.py), not in Celery's own format.
+
+    Connected, this replaces Celery's logging setup; LOG_LEVEL, not --loglevel, sets the level.
+    """
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

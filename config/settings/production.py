@@ -8,6 +8,8 @@ defaults below; each setting that relaxes them says which warning it brings back
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import logging_settings
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -62,3 +64,7 @@ LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # The CSRF cookie must still reach us from there: SameSite=None (which browsers accept only
 # with Secure). Django's CSRF check never relied on SameSite; the token and Origin checks stand.
 CSRF_COOKIE_SAMESITE = "None" if CSRF_COOKIE_SECURE else "Lax"
+
+# --- Logs: JSON lines for the log collector, unless told otherwise (config/logs.py) ---------
+RALLY_LOG_FORMAT = env.str("RALLY_LOG_FORMAT", default="") or "json"
+LOGGING = logging_settings(log_format=RALLY_LOG_FORMAT, level=LOG_LEVEL)  # noqa: F405

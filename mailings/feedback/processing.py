@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, DateTimeField, Value, When
@@ -80,6 +81,7 @@ def tracking_events_process(*, event_pks: Sequence[int]) -> dict[int, str]:
                     event.esp,
                     event.event_type,
                     event.message_id,
+                    extra={"tracking_event_id": event.pk},
                 )
                 continue
             event.delivery = delivery
@@ -115,7 +117,8 @@ def tracking_events_process(*, event_pks: Sequence[int]) -> dict[int, str]:
             )
         report_changes.count(after=_deliveries_after(applied, report_changes.before))
     for mailing_id in sorted(check_breaker_of):
-        mailing_check_esp_feedback(mailing_id=mailing_id)
+        with structlog.contextvars.bound_contextvars(mailing_id=mailing_id):
+            mailing_check_esp_feedback(mailing_id=mailing_id)
     return {event.pk: event.outcome for event in events}
 
 
@@ -276,15 +279,25 @@ def _per_delivery(times: dict[int, datetime]):
 def _apply_to_supporter(event: TrackingEvent, delivery: Delivery, effect: Effect) -> None:
     reason = _suppression_reason(event)
     if effect.suppress_as:
-        supporter_suppress(
-            supporter_id=delivery.supporter_id, status=effect.suppress_as, reason=reason
-        )
+        status = effect.suppress_as
     elif effect.soft_bounce and _soft_bounce_limit_reached(delivery.supporter_id):
-        supporter_suppress(
-            supporter_id=delivery.supporter_id,
-            status=Supporter.Status.BOUNCED,
-            reason=f"{settings.RALLY_SOFT_BOUNCE_LIMIT} soft bounces within "
-            f"{settings.RALLY_SOFT_BOUNCE_WINDOW_DAYS} days; the last: {reason}",
+        status = Supporter.Status.BOUNCED
+        reason = (
+            f"{settings.RALLY_SOFT_BOUNCE_LIMIT} soft bounces within "
+            f"{settings.RALLY_SOFT_BOUNCE_WINDOW_DAYS} days; the last: {reason}"
+        )
+    else:
+        return
+    supporter_suppress(supporter_id=delivery.supporter_id, status=status, reason=reason)
+    with structlog.contextvars.bound_contextvars(
+        mailing_id=delivery.mailing_id,
+        delivery_id=delivery.pk,
+        supporter_id=delivery.supporter_id,
+        tracking_event_id=event.pk,
+    ):
+        # Not the reason: the ESP's description often quotes the address.
+        logger.info(
+            "Supporter suppressed (%s) after a %s %s event", status, event.esp, event.event_type
         )
 
 

@@ -3,12 +3,14 @@
 import contextlib
 import logging
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
 import requests
+import structlog
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
@@ -128,7 +130,18 @@ class BatchOutcome:
 
 
 def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> BatchOutcome:
-    """Claim one batch of a sending mailing, send it over one connection, record the outcome."""
+    """Claim one batch of a sending mailing, send it over one connection, record the outcome.
+
+    Every line logged meanwhile carries the mailing's id and a `batch_id` of this call's own;
+    the batch's last line ("Batch done") names the deliveries it claimed, by their ids.
+    """
+    with structlog.contextvars.bound_contextvars(
+        mailing_id=mailing_id, batch_id=secrets.token_hex(6)
+    ):
+        return _mailing_send_batch(mailing_id=mailing_id, worker=worker, attempt=attempt)
+
+
+def _mailing_send_batch(*, mailing_id: int, worker: str, attempt: int) -> BatchOutcome:
     # All a batch needs of the mailing; compiled_mailing loads the rest once per process.
     mailing = Mailing.objects.only("pk", "status", "updated_at", "audience_snapshot_at").get(
         pk=mailing_id
@@ -201,6 +214,19 @@ def _send_claimed(mailing: Mailing, claimed: list[ClaimedDelivery], attempt: int
     finally:
         # Every claimed row leaves this function with its outcome recorded.
         delivery_record_outcome(outcome)
+    logger.info(
+        "Batch done: %s sent, %s failed, %s unknown, %s skipped, %s handed back",
+        len(outcome.sent),
+        len(outcome.failed),
+        len(outcome.unknown),
+        len(outcome.skipped),
+        len(outcome.released),
+        extra={
+            "first_delivery_id": min(row.delivery_id for row in claimed),
+            "last_delivery_id": max(row.delivery_id for row in claimed),
+            "delivery_count": len(claimed),
+        },
+    )
     _trip_breaker_if_failing(mailing_id, outcome)
     if outcome.sent:
         # The sample grew: complaints that came in while it was too small may now be too many.

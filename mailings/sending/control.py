@@ -5,6 +5,9 @@ one, finds the mailing no longer in the status it left and changes nothing. A ca
 send, schedule and approval are in approval.py, on the same helpers.
 """
 
+import logging
+
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -15,6 +18,8 @@ from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.selectors import mailing_audience_counts
 from mailings.sending import tasks
 from mailings.sending.snapshot import delivery_snapshot
+
+logger = logging.getLogger(__name__)
 
 Action = MailingAuditEntry.Action
 Status = Mailing.Status
@@ -43,6 +48,12 @@ def _mailing_move(mailing: Mailing, *, condition: Q, to: Status, **fields) -> bo
     return bool(moved)
 
 
+def _log_change(mailing_id: int, message: str, *args, **keys) -> None:
+    """Log a change of a mailing's status, its id and `keys` bound to the line."""
+    with structlog.contextvars.bound_contextvars(mailing_id=mailing_id, **keys):
+        logger.info(message, *args)
+
+
 def _refusal(mailing: Mailing, refused: str) -> MailingStateError:
     """Say, from the status the mailing is in now, why what was asked did not happen."""
     mailing.refresh_from_db(fields=["status", "updated_at"])
@@ -57,6 +68,7 @@ def _mailing_started(*, mailing: Mailing, actor, recipient_count: int) -> None:
     mailing_audit_record(
         mailing=mailing, action=Action.SENT, actor=actor, recipient_count=recipient_count
     )
+    _log_change(mailing.pk, "Mailing started sending", recipient_count=recipient_count)
     tasks.mailing_snapshot_task.delay_on_commit(mailing.pk)
 
 
@@ -91,6 +103,7 @@ def mailing_pause(*, mailing_id: int, reason: str = "", actor=None) -> bool:
     )
     if paused:
         _audit_by_id(mailing_id, Action.PAUSED, actor=actor, detail=reason)
+        _log_change(mailing_id, "Mailing paused: %s", reason or "by a campaigner")
     return bool(paused)
 
 
@@ -101,6 +114,7 @@ def mailing_resume(*, mailing_id: int, actor=None) -> bool:
     )
     if resumed:
         _audit_by_id(mailing_id, Action.RESUMED, actor=actor)
+        _log_change(mailing_id, "Mailing resumed")
         transaction.on_commit(lambda: mailing_start_batches(mailing_id=mailing_id))
     return bool(resumed)
 
@@ -131,6 +145,7 @@ def mailing_cancel(*, mailing_id: int, actor=None) -> bool:
                 status=Delivery.Status.CANCELLED, updated_at=now
             )
             _audit_by_id(mailing_id, Action.CANCELLED, actor=actor)
+            _log_change(mailing_id, "Mailing cancelled")
     return bool(cancelled)
 
 
@@ -168,7 +183,9 @@ def mailing_finish_if_done(*, mailing_id: int) -> bool:
     )
     testing = Q(ab_status__in=[Mailing.ABStatus.TESTING, Mailing.ABStatus.AWAITING_PICK])
     if done.filter(testing).update(status=Mailing.Status.WAITING_FOR_WINNER, updated_at=now):
+        _log_change(mailing_id, "Mailing's test slice sent; waiting for the winner")
         return True
-    return bool(
-        done.exclude(testing).update(status=Mailing.Status.SENT, finished_at=now, updated_at=now)
-    )
+    if done.exclude(testing).update(status=Mailing.Status.SENT, finished_at=now, updated_at=now):
+        _log_change(mailing_id, "Mailing sent to everyone")
+        return True
+    return False

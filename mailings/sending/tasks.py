@@ -9,6 +9,7 @@ rule in every app).
 import os
 import smtplib
 
+import structlog
 from anymail.exceptions import AnymailAPIError
 from celery import shared_task
 
@@ -19,7 +20,8 @@ from config.heartbeats import sweep_run_record
 def mailing_snapshot_task(mailing_id: int) -> None:
     from mailings.sending import mailing_snapshot_and_start
 
-    mailing_snapshot_and_start(mailing_id=mailing_id)
+    with structlog.contextvars.bound_contextvars(mailing_id=mailing_id):
+        mailing_snapshot_and_start(mailing_id=mailing_id)
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -69,7 +71,10 @@ def delivery_reconcile_unknown_task(self) -> None:
 def mailing_test_send_task(mailing_id: int, supporter_id: int | None, addresses: list[str]) -> None:
     from mailings.sending.test_send import mailing_test_copies_send
 
-    mailing_test_copies_send(mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses)
+    with structlog.contextvars.bound_contextvars(mailing_id=mailing_id):
+        mailing_test_copies_send(
+            mailing_id=mailing_id, supporter_id=supporter_id, addresses=addresses
+        )
 
 
 @shared_task(ignore_result=True)
@@ -77,4 +82,5 @@ def mailing_check_esp_feedback_task(mailing_id: int) -> None:
     """Check a mailing's complaint and bounce rates once more, after a throttled check skipped."""
     from mailings.sending.breaker import mailing_check_esp_feedback_now
 
-    mailing_check_esp_feedback_now(mailing_id=mailing_id)
+    with structlog.contextvars.bound_contextvars(mailing_id=mailing_id):
+        mailing_check_esp_feedback_now(mailing_id=mailing_id)
