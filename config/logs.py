@@ -62,7 +62,12 @@ def logging_settings(*, log_format: str, level: str) -> dict:
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     # Colours only on a terminal, not in a file or a test's captured output.
-                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+                    # Plain tracebacks: rich's (the default when installed) print each frame's
+                    # locals and take seconds to render, which made /healthz slow to fail.
+                    structlog.dev.ConsoleRenderer(
+                        colors=sys.stderr.isatty(),
+                        exception_formatter=structlog.dev.plain_traceback,
+                    ),
                 ],
                 "foreign_pre_chain": foreign_pre_chain,
             },
