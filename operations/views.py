@@ -1,6 +1,8 @@
 """/healthz: is this deployment able to take signatures and send mail? For load balancers."""
 
 import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 from django.http import JsonResponse
 from health_check.views import HealthCheckView
@@ -24,6 +26,19 @@ class HealthView(HealthCheckView):
     queue, count or error text (those go to the log). Always JSON, whatever Accept says, and
     never cached (django-health-check's dispatch sets the headers).
     """
+
+    @contextlib.contextmanager
+    def get_executor(self):
+        """Run the synchronous checks on threads that nobody waits for once they time out.
+
+        asyncio's default executor is joined when the request's event loop closes, so a check
+        stuck on a dead host would hold the answer long after its timeout said "failing".
+        """
+        executor = ThreadPoolExecutor(max_workers=len(HEALTH_CHECKS), thread_name_prefix="healthz")
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     async def get(self, request, *args, **kwargs):
         checks = {name: check() for name, check in HEALTH_CHECKS.items()}

@@ -2,6 +2,7 @@
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -160,3 +161,22 @@ def test_healthz_is_never_cached_and_always_json(client):
     response = client.get("/healthz", HTTP_ACCEPT="text/html")
     assert response["Content-Type"] == "application/json"
     assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_a_check_that_hangs_fails_at_its_timeout_and_holds_nothing_up(client, monkeypatch):
+    from operations import health
+
+    worker_heartbeat_record(worker="alive@host", queues=ALL_QUEUES)
+    released = threading.Event()
+    # A database that never answers (a dead host without a TCP reset), until the test ends.
+    monkeypatch.setattr(health.DatabaseCheck, "run", lambda self: released.wait(60))
+    try:
+        started = time.monotonic()
+        status, body = healthz(client)
+        elapsed = time.monotonic() - started
+    finally:
+        released.set()
+    assert (status, body["checks"]["database"], body["checks"]["redis"]) == (503, "failing", "ok")
+    # The check's budget and a second of grace, not the minute the probe would have hung.
+    assert elapsed < health.CHECK_TIMEOUT.total_seconds() + 3
