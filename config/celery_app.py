@@ -25,11 +25,14 @@ app.steps["worker"].add(DjangoStructLogInitStep)
 
 
 @setup_logging.connect
-def _logs_as_django_settings_say(**kwargs) -> None:
+def _logs_as_django_settings_say(loglevel=None, **kwargs) -> None:
     """Format the worker's lines as the web's (config/logs.py), not in Celery's own format.
 
-    Connected, this replaces Celery's logging setup; LOG_LEVEL, not --loglevel, sets the level.
+    Connected, this replaces Celery's logging setup. The level stays the worker's --loglevel,
+    as under Celery's own setup: the benchmarks and tests wait for its INFO "ready." line.
     """
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
