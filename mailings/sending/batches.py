@@ -132,12 +132,9 @@ class BatchOutcome:
 def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> BatchOutcome:
     """Claim one batch of a sending mailing, send it over one connection, record the outcome.
 
-    Every line logged meanwhile carries the mailing's id and a `batch_id` of this call's own;
-    the batch's last line ("Batch done") names the deliveries it claimed, by their ids.
+    Every line logged meanwhile carries the mailing's id (and the batch's, _send_claimed).
     """
-    with structlog.contextvars.bound_contextvars(
-        mailing_id=mailing_id, batch_id=secrets.token_hex(6)
-    ):
+    with structlog.contextvars.bound_contextvars(mailing_id=mailing_id):
         return _mailing_send_batch(mailing_id=mailing_id, worker=worker, attempt=attempt)
 
 
@@ -189,7 +186,20 @@ def delivery_resend_batch(*, mailing_id: int, worker: str) -> BatchOutcome:
 
 
 def _send_claimed(mailing: Mailing, claimed: list[ClaimedDelivery], attempt: int) -> BatchOutcome:
-    """Send claimed deliveries over one connection and record every outcome."""
+    """Send claimed deliveries over one connection and record every outcome.
+
+    Every line logged meanwhile carries the mailing's id and a `batch_id` of this batch's own;
+    its last line ("Batch done") names the deliveries it claimed, by their ids.
+    """
+    with structlog.contextvars.bound_contextvars(
+        mailing_id=mailing.pk, batch_id=secrets.token_hex(6)
+    ):
+        return _send_claimed_rows(mailing, claimed, attempt)
+
+
+def _send_claimed_rows(
+    mailing: Mailing, claimed: list[ClaimedDelivery], attempt: int
+) -> BatchOutcome:
     mailing_id = mailing.pk
     outcome = BatchOutcome(more=True)
     # An unsubscribe, suppression or pause that happened after the snapshot is honoured here.
