@@ -22,6 +22,7 @@ class HealthCheckMiddleware:
         self.health_view = async_to_sync(HealthView.as_view())
 
     def __call__(self, request):
-        if request.path_info in HEALTH_PATHS:
+        # Probes only read; any other method takes the usual way (and meets CSRF, then a 405).
+        if request.path_info in HEALTH_PATHS and request.method in ("GET", "HEAD"):
             return self.health_view(request)
         return self.get_response(request)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from config.heartbeats import SWEEP_KEY, worker_heartbeat_record
 from config.redis import redis_client
@@ -180,3 +180,11 @@ def test_a_check_that_hangs_fails_at_its_timeout_and_holds_nothing_up(client, mo
     assert (status, body["checks"]["database"], body["checks"]["redis"]) == (503, "failing", "ok")
     # The check's budget and a second of grace, not the minute the probe would have hung.
     assert elapsed < health.CHECK_TIMEOUT.total_seconds() + 3
+
+
+@pytest.mark.django_db
+def test_healthz_answers_reads_only_and_a_post_meets_the_usual_csrf_check():
+    csrf_client = Client(enforce_csrf_checks=True)
+    assert csrf_client.head("/healthz").status_code in (200, 503)
+    assert csrf_client.post("/healthz").status_code == 403
+    assert csrf_client.post("/healthz/").status_code == 403

@@ -22,6 +22,7 @@ from mailings.models import (
     OutboxMessage,
     TrackingEvent,
 )
+from operations.models import WorkersAndQueues
 from supporters.models import ConsentRecord, Supporter, SupporterAuditEntry, SupporterImport
 from tests.factories import (
     CampaignFactory,
@@ -199,6 +200,9 @@ def world_build(text=marker) -> World:
         ),
         "supporterimport",
     )  # fmt: skip
+    # Tableless (the operator's page of workers and queues): its admin is that page alone, with
+    # no row in its URL, so an unsaved instance stands for it.
+    world.add(WorkersAndQueues())
     # A history entry, so that history pages have a row to show.
     LogEntry.objects.log_actions(
         user_id=operator.pk, queryset=[draft], action_flag=ADDITION, change_message="Added."
