@@ -14,6 +14,7 @@ from config.logs import logging_settings
 from espfakes import FakePostmark
 from mailings.models import Mailing
 from mailings.sending import delivery_snapshot, mailing_send, mailing_send_batch
+from supporters.tokens import make_unsubscribe_token
 from tests.factories import MailingFactory, SupporterFactory
 from tests.mailings.sending.test_queue_with_real_workers import postmark_env, wait_until_finished
 
@@ -120,6 +121,22 @@ def test_every_line_of_a_request_carries_its_request_id(client):
     assert finished["request_id"] and finished["code"] == response.status_code
     assert refusal and {line["request_id"] for line in refusal} == {finished["request_id"]}
     assert "ip" not in finished  # supporters' addresses stay out of the logs
+
+
+@pytest.mark.django_db
+def test_request_lines_hold_no_supporters_token_nor_query_string(client):
+    supporter = SupporterFactory(email="reader@example.org")
+    token = make_unsubscribe_token(supporter.pk)
+    with json_logs() as lines:
+        client.get(f"/unsubscribe/{token}/")
+        client.get(f"/unsubscribe/{token}/?email=reader@example.org&t=personal-petition-token")
+    request_lines = [line for line in lines if "request" in line]
+    assert len(request_lines) == 2  # one request_finished line each
+    assert {line["request"] for line in request_lines} == {"GET /unsubscribe/[token]/"}
+    everything = json.dumps(lines)
+    assert token not in everything
+    assert "reader@example.org" not in everything
+    assert "personal-petition-token" not in everything
 
 
 def test_production_writes_json_lines_and_other_settings_readable_lines():
