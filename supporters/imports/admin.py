@@ -6,7 +6,7 @@ and its report holds the rows as uploaded. Registered from supporters/admin.py.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -79,9 +79,12 @@ class SupporterImportAdmin(admin.ModelAdmin):
         return {**self.admin_site.each_context(request), "opts": self.opts, "title": title,
                 **context}  # fmt: skip
 
-    def _get(self, request, import_id: int) -> SupporterImport:
+    def _get(self, request, import_id) -> SupporterImport:
         if not request.user.has_perm(PERMISSION):
             raise PermissionDenied
+        # The change page's id comes from the admin's catch-all pattern: any text at all.
+        if not str(import_id).isdigit():
+            raise Http404("No such import.")
         return get_object_or_404(SupporterImport, pk=import_id)
 
     def add_view(self, request, form_url="", extra_context=None):

@@ -180,3 +180,10 @@ def test_an_upload_nobody_imports_is_deleted_after_a_day(client, settings, tmp_p
     kept = {path.name for path in (tmp_path / "imports").iterdir()}
     assert kept == {Path(fresh.file.name).name, Path(started.file.name).name}
     assert supporter_import_drafts_expire() == 0  # safe twice
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("import_id", ["x", "1/2", "%00", "a" * 300])
+def test_an_import_page_address_that_is_not_a_number_is_a_404(client, import_id):
+    importer(client)
+    assert client.get(f"/admin/supporters/supporterimport/{import_id}/change/").status_code == 404
