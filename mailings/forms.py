@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.functional import cached_property
 
+from campaigns.forms import reject_control_characters
 from mailings.content.body_editor import MailingBodyEditor
 from mailings.content.compose import sanitize_mailing_html
 from mailings.content.rendering import compile_mailing, compile_merge_template
@@ -183,6 +184,12 @@ class MailingVariantForm(HeaderChecks, forms.ModelForm):
     class Meta:
         model = MailingVariant
         fields = ["label", "language", "subject", "preheader", "from_name"]
+
+    def clean_from_name(self) -> str:
+        from_name = self.cleaned_data["from_name"]
+        # It goes into the From header, where a line break fails the whole send.
+        reject_control_characters(from_name)
+        return from_name
 
 
 class MailingVariantFormSet(forms.BaseInlineFormSet):

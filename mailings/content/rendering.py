@@ -162,7 +162,9 @@ class CompiledMailing:
                 continue
             key = (variant.language, variant.label)
             if variant.from_name:
-                self.variant_senders[key] = f"{variant.from_name} <{mailing.from_email}>"
+                # On one line, as the subject is: a line break in a header fails the message.
+                from_name = " ".join(variant.from_name.split())
+                self.variant_senders[key] = f"{from_name} <{mailing.from_email}>"
             if variant.preheader:
                 templates = compile_mailing(
                     subject=variant.subject or content.subject,
