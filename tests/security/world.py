@@ -5,6 +5,7 @@ opens: a marker of a model the role may not see must never reach it. The XSS tes
 fields with payloads instead (`world_build(text=…)`).
 """
 
+import json
 from dataclasses import dataclass, field
 
 from django.contrib.admin.models import ADDITION, LogEntry
@@ -23,7 +24,13 @@ from mailings.models import (
     TrackingEvent,
 )
 from operations.models import WorkersAndQueues
-from supporters.models import ConsentRecord, Supporter, SupporterAuditEntry, SupporterImport
+from supporters.models import (
+    ConsentRecord,
+    Supporter,
+    SupporterAuditEntry,
+    SupporterImport,
+    SupporterImportRejection,
+)
 from tests.factories import (
     CampaignFactory,
     MailingFactory,
@@ -123,6 +130,7 @@ def world_build(text=marker) -> World:
             campaign=campaign,
             petition=petition,
             name=text("mailing")[:200],
+            subject=text("mailing")[:250],
             status_reason=text("mailing")[:500],
         ),
         "mailing",
@@ -192,13 +200,17 @@ def world_build(text=marker) -> World:
         ),
         "supporterauditentry",
     )  # fmt: skip
-    world.add(
+    supporter_import = world.add(
         SupporterImport.objects.create(
             original_name=text("supporterimport")[:255], tag_names=[tag.name],
             consent_source="fair", consent_wording="yes", status="done", rows=1, created=1,
             merged=0, rejected=0, error=text("supporterimport"),
         ),
         "supporterimport",
+    )  # fmt: skip
+    SupporterImportRejection.objects.create(
+        supporter_import=supporter_import, line=2, reason="Not an email address",
+        raw=json.dumps([text("supporterimport"), "not-an-address"]),
     )  # fmt: skip
     # Tableless (the operator's page of workers and queues): its admin is that page alone, with
     # no row in its URL, so an unsaved instance stands for it.
