@@ -3,6 +3,8 @@
 The same inputs through the form and service (what the view calls), and through HTTP.
 """
 
+from urllib.parse import quote_from_bytes, unquote_to_bytes
+
 import pytest
 from django.test import override_settings
 from hypothesis import given
@@ -94,3 +96,31 @@ def test_signing_over_http_with_any_input_gives_a_clear_error_or_a_correct_recor
     assert form.is_valid()
     supporter = Supporter.objects.get(email=form.cleaned_data["email"])
     assert supporter.signatures.filter(petition=petition).exists()
+
+
+FORM = "application/x-www-form-urlencoded"
+name_bytes = st.one_of(
+    st.text(max_size=20).map(lambda text: text.encode("cp1251", errors="replace")),
+    st.text(max_size=20).map(lambda text: text.encode("utf-8")),
+    st.binary(max_size=20),
+    st.binary(max_size=20).map(lambda data: quote_from_bytes(data).encode()),
+)
+
+
+@override_settings(RALLY_SIGN_LIMIT_PER_IP=1_000_000, RALLY_SIGN_LIMIT_PER_EMAIL=1_000_000)
+@given(name=name_bytes)
+def test_a_form_body_that_is_not_utf8_is_refused_and_stores_nothing(client, name):
+    petition = the_petition()
+    Supporter.objects.filter(email="bytes@example.org").delete()
+    body = b"email=bytes%40example.org&last_name=Lee&country=GB&first_name=" + name
+    response = client.post(f"/petitions/{petition.slug}/", body, content_type=FORM)
+    try:
+        unquote_to_bytes(body.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        assert response.status_code == 400
+        assert not Supporter.objects.filter(email="bytes@example.org").exists()
+        return
+    assert response.status_code in (302, 400)
+    if response.status_code == 302:
+        signer = Supporter.objects.get(email="bytes@example.org")
+        assert "\ufffd" not in signer.first_name

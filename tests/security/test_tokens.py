@@ -148,6 +148,15 @@ def test_a_confirmation_token_a_day_short_of_expiry_still_confirms(client, uncon
     assert Signature.objects.get(pk=unconfirmed.pk).confirmed_at is not None
 
 
+def test_a_confirmation_link_posted_to_another_petition_is_refused_and_confirms_nothing(
+    client, world, unconfirmed
+):
+    token = make_confirmation_token(signature_id=unconfirmed.pk)
+    response = client.post(f"/petitions/{world.petition.slug}/confirm/{token}/")
+    assert response.status_code == 400
+    assert Signature.objects.get(pk=unconfirmed.pk).confirmed_at is None
+
+
 # Personal petition links -----------------------------------------------------------------------
 
 
