@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
+from .models import Petition
+
 PETITION_LINK_SALT = "rally.campaigns.petition_link"
 # The query parameter (and the sign form's field) that carries a personal link's token: the
 # petition page reads it, the mailing renderer and the click redirect write it.
@@ -23,22 +25,37 @@ _signer = signing.Signer(salt=PETITION_LINK_SALT)
 class PetitionLink:
     supporter_id: int
     mailing_id: int | None
+    # None in a token made before tokens named their petition: see petition_link_fits.
+    petition_id: int | None = None
 
 
-def make_petition_token(*, supporter_id: int, mailing_id: int | None) -> str:
-    """Return a token naming a supporter (and the mailing that invited them), never the email."""
-    return _signer.sign(f"{supporter_id}-{mailing_id or 0}")
+def make_petition_token(*, supporter_id: int, mailing_id: int | None, petition_id: int) -> str:
+    """Return a token naming a supporter, the mailing that invited them and the petition it
+    signs, never the email: a link forwarded or edited signs nobody onto another petition."""
+    return _signer.sign(f"{supporter_id}-{mailing_id or 0}-{petition_id}")
 
 
 def read_petition_token(token: str) -> PetitionLink | None:
     """Return what a valid token names, or None when it was tampered with or cut short."""
     try:
-        supporter_id, _, mailing_id = _signer.unsign(token).partition("-")
+        parts = _signer.unsign(token).split("-")
     except signing.BadSignature:
         return None
-    if not (supporter_id.isdigit() and mailing_id.isdigit()):
+    if len(parts) not in (2, 3) or not all(part.isascii() and part.isdigit() for part in parts):
         return None
-    return PetitionLink(int(supporter_id), int(mailing_id) or None)
+    supporter_id, mailing_id, *petition_id = map(int, parts)
+    return PetitionLink(supporter_id, mailing_id or None, *petition_id)
+
+
+def petition_link_fits(link: PetitionLink, petition: Petition) -> bool:
+    """Say whether a personal link may sign this petition: the one its token names.
+
+    A token from before tokens named their petition came in its mailing's own message, as that
+    mailing's {{ petition_url }}: it fits the mailing's petition alone.
+    """
+    if link.petition_id is not None:
+        return link.petition_id == petition.pk
+    return link.mailing_id is not None and petition.mailings.filter(pk=link.mailing_id).exists()
 
 
 CONFIRMATION_SALT = "rally.campaigns.signature_confirmation"

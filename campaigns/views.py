@@ -25,7 +25,12 @@ from .abuse import captcha_passed, captcha_widget, client_ip, email_limit, ip_li
 from .confirmation import signature_confirmation_resend
 from .counters import petition_count
 from .forms import ResendConfirmationForm, SignatureForm, clean_source_ref
-from .links import PETITION_TOKEN_PARAMETER, read_confirmation_token, read_petition_token
+from .links import (
+    PETITION_TOKEN_PARAMETER,
+    petition_link_fits,
+    read_confirmation_token,
+    read_petition_token,
+)
 from .models import Petition
 from .selectors import (
     petition_content,
@@ -87,7 +92,7 @@ def _petition_page(request, slug: str, *, template: str, embed: bool):
     petition = _published_or_404(slug)
     if request.method == "GET" and PETITION_TOKEN_PARAMETER not in request.GET:
         return _blank_petition_page(request, petition, template=template, embed=embed)
-    invited = _invitation(request)
+    invited = _invitation(request, petition)
     content = petition_content(petition, get_language())
     form = SignatureForm(
         request.POST if request.method == "POST" and not invited else None,
@@ -212,12 +217,13 @@ class Invitation:
         return f"{local[:1]}•••@{domain}"
 
 
-def _invitation(request) -> Invitation | None:
-    """Return who a personal link names, or None (no token, or a tampered one: the form)."""
+def _invitation(request, petition: Petition) -> Invitation | None:
+    """Return who a personal link names, or None (no token, a tampered one, or one made for
+    another petition: the form)."""
     data = request.POST if request.method == "POST" else request.GET
     token = data.get(PETITION_TOKEN_PARAMETER)
     link = read_petition_token(token) if token else None
-    if link is None:
+    if link is None or not petition_link_fits(link, petition):
         return None
     # An erased supporter's old links name a row with no address left: they get the form.
     supporter = (

@@ -143,6 +143,7 @@ class CompiledMailing:
         # The petition URL around the token, resolved once: reverse() per message is a
         # measurable share of the cost. Empty when the mailing promotes no petition.
         self.petition_url_prefix = ""
+        self.petition_id = mailing.petition_id
         if mailing.petition_id:
             path = reverse("campaigns:petition_detail", kwargs={"slug": mailing.petition.slug})
             self.petition_url_prefix = f"{settings.SITE_URL}{path}?{PETITION_TOKEN_PARAMETER}="
@@ -279,7 +280,11 @@ def merge_fields(
     """Return the flat dict of strings a mailing's templates are rendered from."""
     petition_url = ""
     if compiled.petition_url_prefix:
-        token = make_petition_token(supporter_id=supporter_id, mailing_id=compiled.mailing_id)
+        token = make_petition_token(
+            supporter_id=supporter_id,
+            mailing_id=compiled.mailing_id,
+            petition_id=compiled.petition_id,
+        )
         petition_url = compiled.petition_url_prefix + token
     return {
         "first_name": first_name,

@@ -7,12 +7,13 @@ never be pointed anywhere else.
 """
 
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from campaigns.links import PETITION_TOKEN_PARAMETER, make_petition_token
+from campaigns.models import Petition
 from mailings.content.rendering import compiled_mailing, supporter_merge_fields
 from mailings.content.tracked_links import read_click_token
 from mailings.models import Mailing
@@ -61,15 +62,19 @@ def click_destination(token: str) -> ClickDestination | None:
     petition_page = own_petition_page(url)
     recorded_url = url
     if petition_page is not None:
-        parameters = [part for part in petition_page.query.split("&") if part]
+        parts, slug = petition_page
+        parameters = [part for part in parts.query.split("&") if part]
         kept = [part for part in parameters if part.split("=", 1)[0] != PETITION_TOKEN_PARAMETER]
-        recorded_url = urlunsplit(petition_page._replace(query="&".join(kept)))
-        if len(kept) == len(parameters):
+        recorded_url = urlunsplit(parts._replace(query="&".join(kept)))
+        petition_id = Petition.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        if len(kept) == len(parameters) and petition_id is not None:
             # No personal token yet: add this supporter's, so that their signature is
             # credited to the mailing by the one mechanism the petition page has.
-            token = make_petition_token(supporter_id=supporter.pk, mailing_id=mailing.pk)
+            token = make_petition_token(
+                supporter_id=supporter.pk, mailing_id=mailing.pk, petition_id=petition_id
+            )
             kept.append(urlencode({PETITION_TOKEN_PARAMETER: token}))
-            url = urlunsplit(petition_page._replace(query="&".join(kept)))
+            url = urlunsplit(parts._replace(query="&".join(kept)))
     return ClickDestination(
         mailing_id=mailing.pk,
         supporter_id=supporter.pk,
@@ -88,8 +93,9 @@ def is_web_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-def own_petition_page(url: str):
-    """Return the parts of `url` if it is a petition page of this site (SITE_URL), else None."""
+def own_petition_page(url: str) -> tuple[SplitResult, str] | None:
+    """Return the parts of `url` and the petition's slug if it is a petition page of this site
+    (SITE_URL), else None."""
     parts = urlsplit(url)
     site = urlsplit(settings.SITE_URL)
     if (parts.scheme.lower(), parts.netloc.lower()) != (site.scheme.lower(), site.netloc.lower()):
@@ -103,4 +109,6 @@ def own_petition_page(url: str):
         match = resolve(path)
     except Resolver404:
         return None
-    return parts if match.view_name == "campaigns:petition_detail" else None
+    if match.view_name != "campaigns:petition_detail":
+        return None
+    return parts, match.kwargs["slug"]

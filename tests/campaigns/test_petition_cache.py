@@ -72,6 +72,8 @@ def test_a_personal_link_page_is_never_cached(client, petition_cache):
     petition = PetitionFactory()
     ann, bob = SupporterFactory(first_name="Ann"), SupporterFactory(first_name="Bob")
     for supporter in (ann, bob):
-        token = make_petition_token(supporter_id=supporter.pk, mailing_id=None)
+        token = make_petition_token(
+            supporter_id=supporter.pk, mailing_id=None, petition_id=petition.pk
+        )
         page = client.get(f"/petitions/{petition.slug}/", {"t": token}).content.decode()
         assert f"Hello, {supporter.first_name}!" in page

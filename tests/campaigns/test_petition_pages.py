@@ -190,7 +190,9 @@ def test_a_personal_link_greets_by_first_name_and_signs_with_one_button(
     mailing = MailingFactory()
     petition = PetitionFactory(requires_confirmation=True)
     supporter = SupporterFactory(email="olga.ivanova@example.org", first_name="Olga")
-    token = make_petition_token(supporter_id=supporter.pk, mailing_id=mailing.pk)
+    token = make_petition_token(
+        supporter_id=supporter.pk, mailing_id=mailing.pk, petition_id=petition.pk
+    )
     page = client.get(f"/petitions/{petition.slug}/?t={token}").content.decode()
     assert "Hello, Olga!" in page
     assert "olga.ivanova@example.org" not in page and "o•••@example.org" in page
@@ -208,7 +210,7 @@ def test_a_personal_link_greets_by_first_name_and_signs_with_one_button(
 def test_a_tampered_personal_link_falls_back_to_the_normal_form(client):
     petition = PetitionFactory()
     supporter = SupporterFactory(first_name="Olga")
-    token = make_petition_token(supporter_id=supporter.pk, mailing_id=None)
+    token = make_petition_token(supporter_id=supporter.pk, mailing_id=None, petition_id=petition.pk)
     page = client.get(f"/petitions/{petition.slug}/?t={token[:-3]}xyz").content.decode()
     assert "Olga" not in page and 'name="email"' in page
     # Posting a forged token signs nobody.
@@ -355,7 +357,7 @@ def test_a_personal_link_confirms_an_earlier_unconfirmed_signature(
     petition = PetitionFactory(requires_confirmation=True)
     supporter = SupporterFactory(first_name="Olga")
     SignatureFactory(petition=petition, supporter=supporter, confirmed_at=None)
-    token = make_petition_token(supporter_id=supporter.pk, mailing_id=None)
+    token = make_petition_token(supporter_id=supporter.pk, mailing_id=None, petition_id=petition.pk)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/petitions/{petition.slug}/?t={token}", {"t": token})
     assert Signature.objects.get().confirmed_at is not None

@@ -88,7 +88,7 @@ def test_a_personal_link_that_cannot_sign_in_time_offers_its_button_again(
 ):
     petition = PetitionFactory()
     supporter = SupporterFactory(first_name="Olga")
-    token = make_petition_token(supporter_id=supporter.pk, mailing_id=None)
+    token = make_petition_token(supporter_id=supporter.pk, mailing_id=None, petition_id=petition.pk)
     with writes_blocked_elsewhere():
         response = client.post(f"/petitions/{petition.slug}/?t={token}", {"t": token})
     assert response.status_code == 503

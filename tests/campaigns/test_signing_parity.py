@@ -60,7 +60,9 @@ class World:
 
     def sign_by_link(self, petition, email):
         supporter = Supporter.objects.get(email=email)
-        token = make_petition_token(supporter_id=supporter.pk, mailing_id=self.mailing.pk)
+        token = make_petition_token(
+            supporter_id=supporter.pk, mailing_id=self.mailing.pk, petition_id=petition.pk
+        )
         return self.client.post(f"/petitions/{petition.slug}/", {"t": token})
 
     def confirm(self, petition, email):

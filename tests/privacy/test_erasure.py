@@ -161,7 +161,7 @@ def test_a_fresh_signature_after_erasure_makes_a_new_subscribed_supporter(zelda,
 @pytest.mark.django_db
 def test_an_old_personal_link_of_an_erased_supporter_signs_nobody(zelda, client):
     petition = PetitionFactory()
-    token = make_petition_token(supporter_id=zelda.pk, mailing_id=None)
+    token = make_petition_token(supporter_id=zelda.pk, mailing_id=None, petition_id=petition.pk)
     supporter_erase(supporter_id=zelda.pk)
 
     page = client.get(f"/petitions/{petition.slug}/?t={token}").content.decode()

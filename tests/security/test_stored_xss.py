@@ -39,7 +39,9 @@ def markup_in(text: str) -> list[str]:
 
 def test_no_stored_payload_comes_out_as_markup_on_any_public_page(client):
     world = world_build(text=payload)
-    token = make_petition_token(supporter_id=world.supporter.pk, mailing_id=None)
+    token = make_petition_token(
+        supporter_id=world.supporter.pk, mailing_id=None, petition_id=world.petition.pk
+    )
     paths = [path for served, path in public_urls(world) if served.names[0] != "anymail"]
     found = {}
     for path in paths:

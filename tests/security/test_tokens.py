@@ -84,7 +84,9 @@ def unsubscribe_refusals(world):
         "tampered": tampered(token),
         "cut short": token[:-3],
         "signed with another key": signed_elsewhere(token, UNSUBSCRIBE_SALT),
-        "a petition link's": make_petition_token(supporter_id=supporter.pk, mailing_id=mailing.pk),
+        "a petition link's": make_petition_token(
+            supporter_id=supporter.pk, mailing_id=mailing.pk, petition_id=world.petition.pk
+        ),
         "a confirmation link's": make_confirmation_token(signature_id=world.signature.pk),
         "a tracked link's": make_click_token(
             mailing_id=mailing.pk, supporter_id=supporter.pk, link_index=0
@@ -130,7 +132,9 @@ def test_a_bad_confirmation_token_is_refused_and_confirms_nothing(client, world,
         "expired": made_days_ago(8, lambda: make_confirmation_token(signature_id=unconfirmed.pk)),
         "signed with another key": signed_elsewhere(token, CONFIRMATION_SALT),
         "an unsubscribe link's": make_unsubscribe_token(unconfirmed.pk),
-        "a petition link's": make_petition_token(supporter_id=unconfirmed.pk, mailing_id=None),
+        "a petition link's": make_petition_token(
+            supporter_id=unconfirmed.pk, mailing_id=None, petition_id=unconfirmed.petition.pk
+        ),
     }
     slug = unconfirmed.petition.slug
     for kind, bad in refusals.items():
@@ -162,7 +166,9 @@ def test_a_confirmation_link_posted_to_another_petition_is_refused_and_confirms_
 
 def test_a_bad_personal_link_greets_nobody_and_signs_nobody(client, world):
     supporter, mailing, petition = world.supporter, world.sent_mailing, world.petition
-    token = make_petition_token(supporter_id=supporter.pk, mailing_id=mailing.pk)
+    token = make_petition_token(
+        supporter_id=supporter.pk, mailing_id=mailing.pk, petition_id=petition.pk
+    )
     path = f"/petitions/{petition.slug}/"
     # The real link greets the supporter by a masked address: what the bad ones must not do.
     assert "r•••@example.org" in client.get(path, {"t": token}).content.decode()
@@ -182,6 +188,29 @@ def test_a_bad_personal_link_greets_nobody_and_signs_nobody(client, world):
         response = client.post(path, {"t": bad})
         assert response.status_code == 400, kind  # the blank form, refused as incomplete
     assert not Signature.objects.filter(supporter=supporter).exists()
+
+
+def test_a_personal_link_signs_only_the_petition_it_was_made_for(client, world):
+    supporter, mailing, mine = world.supporter, world.sent_mailing, world.petition
+    another = PetitionFactory()
+    Signature.objects.filter(supporter=supporter).delete()
+    made_for_mine = make_petition_token(
+        supporter_id=supporter.pk, mailing_id=mailing.pk, petition_id=mine.pk
+    )
+    # As tokens were before they named their petition: they came as the mailing's own
+    # {{ petition_url }}, and fit the mailing's petition alone.
+    old_style = signing.Signer(salt=PETITION_LINK_SALT).sign(f"{supporter.pk}-{mailing.pk}")
+    for token in (made_for_mine, old_style):
+        path = f"/petitions/{another.slug}/"
+        assert "•••@" not in client.get(path, {"t": token}).content.decode()
+        assert client.post(path, {"t": token}).status_code == 400
+        assert not another.signatures.exists()
+    assert (
+        "r•••@example.org"
+        in client.get(f"/petitions/{mine.slug}/", {"t": old_style}).content.decode()
+    )
+    assert client.post(f"/petitions/{mine.slug}/", {"t": made_for_mine}).status_code == 302
+    assert mine.signatures.filter(supporter=supporter, mailing=mailing).exists()
 
 
 # Tracked links and the open pixel --------------------------------------------------------------
