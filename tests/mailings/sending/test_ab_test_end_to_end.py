@@ -18,8 +18,8 @@ from mailings.models import Delivery, Mailing, MailingVariant
 from mailings.sending import mailing_send
 from supporters.models import Supporter
 from tests.factories import MailingFactory
-from tests.mailings.sending.test_queue_with_real_workers import postmark_env
 from tests.processes import wait_for
+from tests.sending_helpers import postmark_env
 
 AUDIENCE = 150
 

@@ -3,7 +3,6 @@ and a fake ESP in its own process (espfakes), reached through anymail's real Pos
 Django's SMTP backend. Each test says in its name what it holds the queue to.
 """
 
-import json
 import re
 import time
 from urllib.parse import quote, urlsplit
@@ -20,25 +19,15 @@ from supporters.models import Supporter
 from supporters.tokens import read_unsubscribe_token
 from tests.factories import MailingFactory, SignatureFactory, SupporterFactory
 from tests.processes import wait_for
-
-
-def postmark_env(esp: FakePostmark, **settings) -> dict[str, str]:
-    return {
-        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
-        "ANYMAIL": json.dumps(
-            {"POSTMARK_SERVER_TOKEN": esp.server_token, "POSTMARK_API_URL": esp.api_url}
-        ),
-        **{name: str(value) for name, value in settings.items()},
-    }
-
-
-def smtp_env(esp: FakeSMTP, **settings) -> dict[str, str]:
-    return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": esp.host,
-        "EMAIL_PORT": str(esp.port),
-        **{name: str(value) for name, value in settings.items()},
-    }
+from tests.sending_helpers import (
+    assert_each_received_exactly_once,
+    make_audience,
+    postmark_env,
+    sent_count,
+    smtp_env,
+    wait_until_finished,
+    wait_until_no_batch_is_claimed,
+)
 
 
 @pytest.fixture(params=["postmark", "smtp"])
@@ -49,50 +38,6 @@ def esp_and_worker_env(request):
     )
     with fake() as esp:
         yield esp, env(esp)
-
-
-def make_audience(count: int, prefix: str = "reader") -> list[str]:
-    emails = [f"{prefix}{n}@example.org" for n in range(count)]
-    Supporter.objects.bulk_create(
-        [Supporter(email=email, first_name=f"R{n}") for n, email in enumerate(emails)]
-    )
-    return emails
-
-
-def sent_count(mailing: Mailing) -> int:
-    return Delivery.objects.filter(mailing=mailing, status=Delivery.Status.SENT).count()
-
-
-def wait_until_finished(mailing: Mailing, workers, timeout: float = 120) -> None:
-    def finished():
-        mailing.refresh_from_db()
-        return mailing.status in (Mailing.Status.SENT, Mailing.Status.PAUSED)
-
-    wait_for(
-        finished,
-        timeout=timeout,
-        message=lambda: (
-            f"mailing {mailing.status}, ledger {mailing_delivery_counts(mailing)}; last worker "
-            f"log:\n{workers[-1].log()[-4000:]}"
-        ),
-    )
-
-
-def wait_until_no_batch_is_claimed(mailing: Mailing, worker) -> None:
-    wait_for(
-        lambda: not Delivery.objects.filter(mailing=mailing, status="claimed").exists(),
-        timeout=60,
-        message=lambda: f"a batch is still claimed; worker log:\n{worker.log()[-3000:]}",
-    )
-
-
-def assert_each_received_exactly_once(esp, emails: list[str]) -> None:
-    counts = esp.counts()
-    duplicates = {email: n for email, n in counts.items() if n > 1}
-    missing = set(emails) - set(counts)
-    assert not duplicates, f"{len(duplicates)} received more than one copy"
-    assert not missing, f"{len(missing)} received nothing"
-    assert set(counts) == set(emails)
 
 
 @pytest.mark.parametrize("esp_kind", ["postmark", "smtp"])
