@@ -92,20 +92,23 @@ def delivery_claim_batch(
             updated_at=now,
         )
         Mailing.objects.filter(pk=mailing_id).update(heartbeat_at=now)
-    rows = Delivery.objects.filter(pk__in=ids).values_list(
-        "pk",
-        "supporter_id",
-        "supporter__email",
-        "supporter__first_name",
-        "supporter__last_name",
-        "supporter__country",
-        "supporter__status",
-        "supporter__language",
-        "supporter__paused_until",
-        "version_language",
-        "variant",
-    )
-    return [ClaimedDelivery(*row) for row in rows]
+        # Read inside the claim's transaction: a claim whose rows never reached this worker
+        # (the connection lost in between) is rolled back, where it would otherwise stay
+        # claimed by nobody and turn UNKNOWN without a message having been sent.
+        rows = Delivery.objects.filter(pk__in=ids).values_list(
+            "pk",
+            "supporter_id",
+            "supporter__email",
+            "supporter__first_name",
+            "supporter__last_name",
+            "supporter__country",
+            "supporter__status",
+            "supporter__language",
+            "supporter__paused_until",
+            "version_language",
+            "variant",
+        )
+        return [ClaimedDelivery(*row) for row in rows]
 
 
 @dataclass
