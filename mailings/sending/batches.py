@@ -13,8 +13,8 @@ import requests
 import structlog
 from django.conf import settings
 from django.core.mail import get_connection
+from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
-from django.db import transaction
 from django.utils import timezone
 
 from mailings.content.rendering import (
@@ -157,7 +157,7 @@ def _mailing_send_batch(*, mailing_id: int, worker: str, attempt: int) -> BatchO
             return BatchOutcome(wait_seconds=SNAPSHOT_POLL_SECONDS)
         mailing_finish_if_done(mailing_id=mailing_id)
         return BatchOutcome()
-    return _send_claimed(mailing, claimed, attempt)
+    return _send_claimed(mailing, claimed, worker=worker, attempt=attempt)
 
 
 # The mailings whose re-sent deliveries the reconciler sends itself: those no batch chain will
@@ -182,13 +182,15 @@ def delivery_resend_batch(*, mailing_id: int, worker: str) -> BatchOutcome:
     )
     if not claimed:
         return BatchOutcome()
-    outcome = _send_claimed(mailing, claimed, attempt=0)
+    outcome = _send_claimed(mailing, claimed, worker=worker, attempt=0)
     # Rows the ESP refused for now stay pending: the reconciler's next run tries them again.
     outcome.more = outcome.more and not outcome.released
     return outcome
 
 
-def _send_claimed(mailing: Mailing, claimed: list[ClaimedDelivery], attempt: int) -> BatchOutcome:
+def _send_claimed(
+    mailing: Mailing, claimed: list[ClaimedDelivery], *, worker: str, attempt: int
+) -> BatchOutcome:
     """Send claimed deliveries over one connection and record every outcome.
 
     Every line logged meanwhile carries the mailing's id and a `batch_id` of this batch's own;
@@ -197,11 +199,11 @@ def _send_claimed(mailing: Mailing, claimed: list[ClaimedDelivery], attempt: int
     with structlog.contextvars.bound_contextvars(
         mailing_id=mailing.pk, batch_id=secrets.token_hex(6)
     ):
-        return _send_claimed_rows(mailing, claimed, attempt)
+        return _send_claimed_rows(mailing, claimed, worker=worker, attempt=attempt)
 
 
 def _send_claimed_rows(
-    mailing: Mailing, claimed: list[ClaimedDelivery], attempt: int
+    mailing: Mailing, claimed: list[ClaimedDelivery], *, worker: str, attempt: int
 ) -> BatchOutcome:
     mailing_id = mailing.pk
     outcome = BatchOutcome(more=True)
@@ -226,7 +228,7 @@ def _send_claimed_rows(
         raise
     finally:
         # Every claimed row leaves this function with its outcome recorded.
-        delivery_record_outcome(outcome)
+        _record_outcome_despite_a_lost_connection(outcome, worker=worker)
     logger.info(
         "Batch done: %s sent, %s failed, %s unknown, %s skipped, %s handed back",
         len(outcome.sent),
@@ -413,6 +415,47 @@ def _trip_breaker_if_failing(mailing_id: int, outcome: BatchOutcome) -> None:
         )
         if mailing_pause(mailing_id=mailing_id, reason=reason):
             logger.error("Mailing %s: %s", mailing_id, reason)
+
+
+def _record_outcome_despite_a_lost_connection(outcome: BatchOutcome, *, worker: str) -> None:
+    """Record a batch's outcome; when the database connection turns out lost, reconnect, retry.
+
+    The connection sat idle while the ESP took the batch, so a database restart, a failover or
+    a terminated session shows up at this write first. The ESP has answered by now: without a
+    second try the rows would stay claimed until the sweep marks them UNKNOWN, though the
+    answer was in hand. The retry writes only the rows this worker still holds, in case the
+    first commit went through and only its acknowledgement was lost.
+    """
+    try:
+        delivery_record_outcome(outcome)
+    except (OperationalError, InterfaceError) as error:
+        if db_connection.in_atomic_block:
+            raise  # Someone else's transaction: not ours to reconnect.
+        logger.warning("Recording a batch failed (%s); recording it again", error)
+        db_connection.close()
+        still_ours = set(
+            Delivery.objects.filter(
+                pk__in=_outcome_delivery_ids(outcome),
+                status=Delivery.Status.CLAIMED,
+                claimed_by=worker,
+            ).values_list("pk", flat=True)
+        )
+        delivery_record_outcome(_outcome_restricted_to(outcome, still_ours))
+
+
+def _outcome_delivery_ids(outcome: BatchOutcome) -> list[int]:
+    detailed = outcome.sent + outcome.failed + outcome.unknown
+    return [pk for pk, _ in detailed] + outcome.skipped + outcome.released
+
+
+def _outcome_restricted_to(outcome: BatchOutcome, delivery_ids: set[int]) -> BatchOutcome:
+    return BatchOutcome(
+        sent=[row for row in outcome.sent if row[0] in delivery_ids],
+        failed=[row for row in outcome.failed if row[0] in delivery_ids],
+        unknown=[row for row in outcome.unknown if row[0] in delivery_ids],
+        skipped=[pk for pk in outcome.skipped if pk in delivery_ids],
+        released=[pk for pk in outcome.released if pk in delivery_ids],
+    )
 
 
 def delivery_record_outcome(outcome: BatchOutcome) -> None:
