@@ -75,7 +75,11 @@ def wait_until_no_batch_is_claimed(mailing: Mailing, worker) -> None:
 
 def assert_each_received_exactly_once(esp, emails: list[str]) -> None:
     """Check the fake ESP's own record: every address in `emails` got one message, no one else."""
-    counts = esp.counts()
+    assert_counts_are_exactly_once(esp.counts(), emails)
+
+
+def assert_counts_are_exactly_once(counts: dict[str, int], emails: list[str]) -> None:
+    """Check messages counted per recipient: one for every address in `emails`, none for others."""
     duplicates = {email: n for email, n in counts.items() if n > 1}
     missing = set(emails) - set(counts)
     assert not duplicates, f"{len(duplicates)} received more than one copy"
