@@ -34,6 +34,15 @@ def wait_for(condition, *, timeout: float, message, interval: float = 0.05):
         time.sleep(interval)
 
 
+def child_pids(pid: int) -> list[int]:
+    """Return the processes whose parent is `pid`, oldest first (Linux /proc)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:  # `pid` is gone: so are its children, or they have a new parent
+        return []
+    return sorted(int(child) for child in children)
+
+
 _worker_count = 0
 
 

@@ -14,7 +14,6 @@ import signal
 import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -22,7 +21,7 @@ from django.conf import settings
 from bench.web_server import WebServer, fetch_csrf
 from campaigns.models import Signature
 from tests.factories import PetitionFactory
-from tests.processes import wait_for
+from tests.processes import child_pids, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -142,9 +141,3 @@ class Surge:
             return response.status, response.getheader("Location") or ""
         finally:
             connection.close()
-
-
-def child_pids(pid: int) -> list[int]:
-    """Return the processes whose parent is `pid` (Linux /proc), oldest first."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sorted(int(child) for child in children)
