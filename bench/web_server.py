@@ -158,6 +158,8 @@ class WebServer:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
+        # Not left running: nobody would stop a server whose start failed.
+        self.stop()
         raise CommandError(
             f"{self.server} did not answer within {timeout:.0f} s:\n{self.log()[-3000:]}"
         )
