@@ -65,6 +65,25 @@ def wait_until_finished(mailing: Mailing, workers, timeout: float = 120) -> None
     )
 
 
+def wait_until_settled(mailing: Mailing, worker) -> None:
+    """Wait until the mailing is sent and nothing in its ledger is open, unknown included."""
+
+    def settled():
+        mailing.refresh_from_db()
+        ledger = mailing_delivery_counts(mailing)
+        open_rows = ledger["unknown"] + ledger["pending"] + ledger["claimed"]
+        return mailing.status == Mailing.Status.SENT and not open_rows
+
+    wait_for(
+        settled,
+        timeout=300,
+        message=lambda: (
+            f"mailing {mailing.status}, ledger {mailing_delivery_counts(mailing)}; worker "
+            f"log:\n{worker.log()[-4000:]}"
+        ),
+    )
+
+
 def wait_until_no_batch_is_claimed(mailing: Mailing, worker) -> None:
     wait_for(
         lambda: not Delivery.objects.filter(mailing=mailing, status="claimed").exists(),

@@ -13,17 +13,13 @@ import json
 import pytest
 
 from espfakes import FakePostmark
-from mailings.models import Delivery, Mailing
+from mailings.models import Delivery
 from mailings.selectors import mailing_delivery_counts
 from mailings.sending import mailing_send
 from mailings.sending.reconcile.unknown import FOUND
 from tests.factories import MailingFactory
-from tests.mailings.sending.test_queue_with_real_workers import (
-    make_audience,
-    postmark_env,
-    sent_count,
-)
 from tests.processes import wait_for
+from tests.sending_helpers import make_audience, postmark_env, sent_count, wait_until_settled
 
 AUDIENCE = 10_000
 Status = Delivery.Status
@@ -64,20 +60,7 @@ def test_kill_9_of_the_worker_mid_send_ends_with_nobody_twice_nobody_missed_none
         left_claimed = Delivery.objects.filter(mailing=mailing, status=Status.CLAIMED).count()
         survivor = celery_worker_factory(**env, beat=True)
 
-        def settled():
-            mailing.refresh_from_db()
-            ledger = mailing_delivery_counts(mailing)
-            open_rows = ledger["unknown"] + ledger["pending"] + ledger["claimed"]
-            return mailing.status == Mailing.Status.SENT and not open_rows
-
-        wait_for(
-            settled,
-            timeout=300,
-            message=lambda: (
-                f"mailing {mailing.status}, ledger {mailing_delivery_counts(mailing)}; worker "
-                f"log:\n{survivor.log()[-4000:]}"
-            ),
-        )
+        wait_until_settled(mailing, survivor)
         counts = esp.counts()
         accepted = {m["message_id"]: m["recipient"] for m in esp.messages()}
 

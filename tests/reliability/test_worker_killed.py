@@ -36,6 +36,7 @@ from tests.sending_helpers import (
     make_audience,
     postmark_env,
     sent_count,
+    wait_until_settled,
 )
 
 pytestmark = pytest.mark.slow
@@ -138,25 +139,6 @@ def wait_until_a_batch_is_out_past(mailing: Mailing, share: float, worker) -> st
         ),
         timeout=180,
         message=worker.log,
-    )
-
-
-def wait_until_settled(mailing: Mailing, worker) -> None:
-    """Wait until the mailing is sent and nothing in its ledger is open, unknown included."""
-
-    def settled():
-        mailing.refresh_from_db()
-        ledger = mailing_delivery_counts(mailing)
-        open_rows = ledger["unknown"] + ledger["pending"] + ledger["claimed"]
-        return mailing.status == Mailing.Status.SENT and not open_rows
-
-    wait_for(
-        settled,
-        timeout=300,
-        message=lambda: (
-            f"mailing {mailing.status}, ledger {mailing_delivery_counts(mailing)}; worker "
-            f"log:\n{worker.log()[-4000:]}"
-        ),
     )
 
 
