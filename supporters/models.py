@@ -52,6 +52,9 @@ class Supporter(models.Model):
         COMPLAINED = "complained", "Complained"
         # Personal data removed on request (GDPR art. 17); the row stays as an anonymous count.
         ERASED = "erased", "Erased"
+        # Dormant, sent a re-permission mailing, and still silent (supporters/engagement.py):
+        # off the list until a fresh signature of their own brings them back.
+        SUNSET = "sunset", "Sunset: stopped engaging"
 
     email = LowercaseEmailField(max_length=254)
     first_name = models.CharField(max_length=100, blank=True)
@@ -140,6 +143,45 @@ class Supporter(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+class Engagement(models.Model):
+    """What a supporter last did with Rally's mail: kept up to date as it happens, never scanned.
+
+    One row per supporter who has been mailed or has engaged; none for the others (a new signer
+    is as engaged as can be, an imported supporter never mailed is not yet judged). The workers
+    write it: the send queue when it records a batch sent, the feedback pipeline when an open or
+    a click arrives, signing when a signature is made. The tiers (active, lapsing, dormant)
+    are read from it by supporters/engagement.py; the thresholds are settings.
+
+    A table of its own rather than columns of Supporter: every send updates a row per
+    recipient, and here that touches one small table with one index, not the supporter table
+    with its email and audience indexes.
+    """
+
+    supporter = models.OneToOneField(
+        Supporter, on_delete=models.CASCADE, primary_key=True, related_name="engagement"
+    )
+    last_mailed_at = models.DateTimeField(null=True, blank=True)
+    # Approximate: an open is a tracking pixel or the ESP's open event, and Apple Mail's
+    # privacy protection opens every message it receives.
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+    last_clicked_at = models.DateTimeField(null=True, blank=True)
+    # Last signature (the supporter acted).
+    last_acted_at = models.DateTimeField(null=True, blank=True)
+    # The latest of opened, clicked and acted; when the row is made, the supporter's joining
+    # (Supporter.created_at), which counts as engaging. The tiers read this column alone.
+    last_engaged_at = models.DateTimeField()
+    # Bulk mailings sent to them since they last engaged; back to 0 when they engage.
+    mailings_since_engaged = models.PositiveIntegerField(default=0, db_default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["last_engaged_at"], name="engagement_last_engaged"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Engagement of supporter {self.supporter_id}"
+
+
 class ConsentRecord(models.Model):
     """Proof of consent: the exact wording a supporter agreed to, when and where."""
 
@@ -211,9 +253,11 @@ class SupporterAuditEntry(models.Model):
         return f"{self.actor_name or 'Rally'}: {self.get_action_display().lower()}"
 
 
-# The import's models live beside its code; Django finds models through this module.
+# The import's and the segments' models live beside their code; Django finds models through
+# this module.
 from .imports.models import (  # noqa: E402, F401
     SupporterImport,
     SupporterImportPart,
     SupporterImportRejection,
 )
+from .segments.models import Segment, SegmentCondition  # noqa: E402, F401

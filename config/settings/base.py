@@ -44,6 +44,10 @@ INSTALLED_APPS = [
     # After supporters: privacy/admin.py re-registers the supporter admin with GDPR tools.
     "privacy",
     "operations",
+    # The OSDI API at /api/osdi/v1/ (Action Network's dialect) and its tokens.
+    "api",
+    # Signed outbound webhooks to the organisation's own systems (a Celery queue of their own).
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -169,7 +173,8 @@ CELERY_TASK_DEFAULT_QUEUE = "transactional"
 # Each queue has its own exchange and routing key: queues that shared the default exchange and
 # key would each receive a copy of every task.
 CELERY_TASK_QUEUES = tuple(
-    Queue(name, Exchange(name), routing_key=name) for name in ("transactional", "bulk", "tracking")
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ("transactional", "bulk", "tracking", "webhooks")
 )
 CELERY_TASK_ROUTES = {
     "mailings.sending.tasks.mailing_snapshot_task": {"queue": "bulk"},
@@ -180,6 +185,8 @@ CELERY_TASK_ROUTES = {
     "mailings.feedback.tasks.tracking_event_sweep_task": {"queue": "tracking"},
     # A long task that nobody waits on by the second, like a send batch: never transactional.
     "supporters.tasks.supporter_import_task": {"queue": "bulk"},
+    # Outbound webhooks wait on other people's servers: never in the way of signing or sending.
+    "webhooks.tasks.*": {"queue": "webhooks"},
 }
 # How often beat runs the recovery sweep (mailings/sending/sweep.py) and its twin for webhooks.
 RALLY_SWEEP_SECONDS = env.float("RALLY_SWEEP_SECONDS", default=30.0)
@@ -208,6 +215,34 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
+
+
+# --- Engagement, list protection and the sunset flow (supporters/engagement.py) -------------
+# Active: engaged (opened, clicked, signed, or joined) within this many days.
+RALLY_ENGAGEMENT_ACTIVE_DAYS = env.int("RALLY_ENGAGEMENT_ACTIVE_DAYS", default=90)
+# Dormant: no engagement for this many days and at least this many bulk mailings since.
+RALLY_ENGAGEMENT_DORMANT_DAYS = env.int("RALLY_ENGAGEMENT_DORMANT_DAYS", default=180)
+RALLY_ENGAGEMENT_DORMANT_MAILINGS = env.int("RALLY_ENGAGEMENT_DORMANT_MAILINGS", default=10)
+# Leave dormant supporters out of bulk mailings unless a mailing opts in (include_dormant).
+RALLY_EXCLUDE_DORMANT = env.bool("RALLY_EXCLUDE_DORMANT", default=True)
+# The frequency cap: at most this many bulk mailings per supporter per day and per rolling
+# week; a supporter over it is skipped at claim. 0 turns a cap off.
+RALLY_FREQUENCY_CAP_PER_DAY = env.int("RALLY_FREQUENCY_CAP_PER_DAY", default=2)
+RALLY_FREQUENCY_CAP_PER_WEEK = env.int("RALLY_FREQUENCY_CAP_PER_WEEK", default=5)
+# Days a re-permission mailing's recipients have to engage before the sunset suppresses them.
+RALLY_SUNSET_GRACE_DAYS = env.int("RALLY_SUNSET_GRACE_DAYS", default=14)
+
+
+# --- The OSDI API (api/) and outbound webhooks (webhooks/) ------------------------------------
+# Requests per minute each API token may make; more are answered 429.
+RALLY_API_RATE_LIMIT_PER_MINUTE = env.int("RALLY_API_RATE_LIMIT_PER_MINUTE", default=600)
+# The largest page a collection gives (`max_pagesize` at the entry point).
+RALLY_API_MAX_PAGE_SIZE = env.int("RALLY_API_MAX_PAGE_SIZE", default=100)
+# Webhook deliveries are retried with back-off for this long, then given up.
+RALLY_WEBHOOK_RETRY_HOURS = env.int("RALLY_WEBHOOK_RETRY_HOURS", default=24)
+RALLY_WEBHOOK_TIMEOUT_SECONDS = env.float("RALLY_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Whether a webhook may point at the loopback or a private range (production: never).
+RALLY_WEBHOOK_ALLOW_PRIVATE = env.bool("RALLY_WEBHOOK_ALLOW_PRIVATE", default=True)
 
 
 # --- Health: /healthz and the operator's page of workers and queues (operations/) -----------

@@ -68,3 +68,5 @@ CSRF_COOKIE_SAMESITE = "None" if CSRF_COOKIE_SECURE else "Lax"
 # --- Logs: JSON lines for the log collector, unless told otherwise (config/logs.py) ---------
 RALLY_LOG_FORMAT = env.str("RALLY_LOG_FORMAT", default="") or "json"
 LOGGING = logging_settings(log_format=RALLY_LOG_FORMAT, level=LOG_LEVEL)  # noqa: F405
+# A webhook subscription may not point inside the server's own network (webhooks/urls.py).
+RALLY_WEBHOOK_ALLOW_PRIVATE = env.bool("RALLY_WEBHOOK_ALLOW_PRIVATE", default=False)

@@ -65,6 +65,9 @@ class Delivery(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
+    # Why a SKIPPED delivery was not sent: no longer mailable, over the frequency cap, dormant
+    # (mailings/sending/). A database default: the snapshot inserts rows in raw SQL.
+    skip_reason = models.CharField(max_length=32, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)

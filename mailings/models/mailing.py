@@ -109,6 +109,34 @@ class Mailing(models.Model):
     audience_country = models.CharField(
         max_length=2, blank=True, help_text="ISO country code, e.g. GB."
     )
+    # A saved segment (supporters.Segment): its members, narrowed by the conditions above.
+    audience_segment = models.ForeignKey(
+        "supporters.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mailings",
+        help_text="Only supporters in this saved segment (the conditions above narrow it).",
+    )
+    # Dormant supporters (supporters/engagement.py) are left out of every bulk mailing while
+    # RALLY_EXCLUDE_DORMANT is on, unless the mailing opts in here.
+    include_dormant = models.BooleanField(
+        "include dormant supporters",
+        default=False,
+        help_text="Dormant supporters are left out of mailings to protect the list's "
+        "reputation; tick to send to them too.",
+    )
+
+    class Purpose(models.TextChoices):
+        APPEAL = "appeal", "Appeal"
+        # The sunset flow (supporters/engagement.py): sent to dormant supporters asking whether
+        # they still want mail; those who do not engage within RALLY_SUNSET_GRACE_DAYS of it
+        # are suppressed with the reason "sunset".
+        REPERMISSION = "repermission", "Re-permission (sunset) mailing to dormant supporters"
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.APPEAL)
+    # When the sunset flow suppressed the silent recipients of this re-permission mailing.
+    sunset_applied_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # An A/B test (mailings/sending/ab_test.py): variants B to D (MailingVariant) go with this
     # content as A to `ab_test_share` percent of the audience; the winner goes to the rest.
