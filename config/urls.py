@@ -17,6 +17,8 @@ urlpatterns = [
     # each taken in by mailings/feedback/intake.py).
     path("anymail/", include("mailings.feedback.urls")),
     path("petitions/", include("campaigns.urls")),
+    # The OSDI API, in Action Network's dialect: /api/osdi/v1/ (api/urls.py).
+    path("api/osdi/", include("api.urls")),
     # Tracked links and the open pixel of bulk messages: /r/<token>/, /o/<token>.gif.
     path("", include("mailings.urls")),
     path("", include("supporters.urls")),

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -17,6 +19,28 @@ class LowercaseEmailField(models.EmailField):
         if isinstance(value, str):
             return value.strip().lower()
         return value
+
+
+class RandomUUID(models.Func):
+    """A fresh random UUID made by the database itself, on PostgreSQL and on SQLite.
+
+    The default of Supporter.uuid in the database, for the rows that raw SQL inserts (the
+    PostgreSQL sign path, campaigns/signing/sign_batch.sql, and the import's merge), which pass
+    no value. Django's own RandomUUID is PostgreSQL's alone; SQLite has no UUID function, but
+    Django stores a UUIDField there as 32 hexadecimal digits, which 16 random bytes give.
+    """
+
+    output_field = models.UUIDField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        # Called on the remaining backends: an error here beats a default that silently repeats.
+        raise NotImplementedError(f"RandomUUID has no SQL for {connection.vendor}")
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "gen_random_uuid()", []
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return "lower(hex(randomblob(16)))", []
 
 
 class Language(models.TextChoices):
@@ -56,6 +80,11 @@ class Supporter(models.Model):
         # off the list until a fresh signature of their own brings them back.
         SUNSET = "sunset", "Sunset: stopped engaging"
 
+    # The public id, in the OSDI API's urls and identifiers (`rally:<uuid>`) and in webhooks:
+    # the row id stays internal. A database default too: raw SQL inserts supporters (RandomUUID).
+    uuid = models.UUIDField(
+        unique=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
+    )
     email = LowercaseEmailField(max_length=254)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)

@@ -1,0 +1,1 @@
+"""Writes of the OSDI API, one module per resource: tokens, people, taggings."""

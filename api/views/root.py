@@ -1,0 +1,38 @@
+"""The API entry point (AEP): what the API is, and a link to each collection and helper."""
+
+from django.conf import settings
+
+from api.hal import curies, endpoint, hal_response, link
+
+# The OSDI version Action Network conforms to, which Rally's dialect follows.
+OSDI_VERSION = "1.1.1"
+
+
+def entry_point(request):
+    base = request.base_url
+    return hal_response(
+        {
+            "motd": "Welcome to Rally's OSDI API, in Action Network's dialect.",
+            "vendor_name": "Rally",
+            "product_name": "Rally",
+            "osdi_version": OSDI_VERSION,
+            "namespace": "rally",
+            "max_pagesize": settings.RALLY_API_MAX_PAGE_SIZE,
+            "_links": {
+                "self": link(base),
+                "docs": link(f"{base}/openapi.json"),
+                "osdi:people": link(f"{base}/people"),
+                "osdi:tags": link(f"{base}/tags"),
+                "osdi:petitions": link(f"{base}/petitions"),
+                "osdi:messages": link(f"{base}/messages"),
+                "osdi:queries": link(f"{base}/queries"),
+                "osdi:person_signup_helper": link(f"{base}/people"),
+                "curies": curies(base),
+            },
+        }
+    )
+
+
+entry_point_view = endpoint({"GET": entry_point})
+
+OPENAPI_PATHS: dict = {}
