@@ -5,6 +5,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from js_asset import Media
 
+from mailings import segments_admin  # noqa: F401 -- registers the saved segments' admin
 from mailings.admin_views import mailing_admin_urls
 from mailings.admin_views.audience import recipients_html
 from mailings.admin_views.report import COMPARE_MAX, ReportCompareView

@@ -26,6 +26,7 @@ from mailings.models import (
 from operations.models import WorkersAndQueues
 from supporters.models import (
     ConsentRecord,
+    Segment,
     Supporter,
     SupporterAuditEntry,
     SupporterImport,
@@ -212,6 +213,12 @@ def world_build(text=marker) -> World:
         supporter_import=supporter_import, line=2, reason="Not an email address",
         raw=json.dumps([text("supporterimport"), "not-an-address"]),
     )  # fmt: skip
+    segment = world.add(
+        Segment.objects.create(name=text("segment")[:200], description=text("segment")),
+        "segment",
+    )
+    segment.conditions.create(kind="has_tag", tag=tag)
+    segment.conditions.create(kind="signed_petition", petition=petition, days=30, negate=True)
     # Tableless (the operator's page of workers and queues): its admin is that page alone, with
     # no row in its URL, so an unsaved instance stands for it.
     world.add(WorkersAndQueues())
