@@ -1,6 +1,7 @@
 """Writes that concern supporters: upsert, consent, unsubscribe, preferences."""
 
 import ipaddress
+import uuid
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -43,6 +44,8 @@ def supporter_upsert(
     email = email.strip().lower()
     now = timezone.now()
     values = {
+        # Given here, not left to the database default, so the returned row holds it.
+        "uuid": uuid.uuid4(),
         "email": email,
         "first_name": first_name,
         "last_name": last_name,
