@@ -8,7 +8,7 @@ writes the audit entry of a request that could write.
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -16,7 +16,6 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from api.auth import Caller, caller_from_secret, rate_limit_wait
@@ -77,7 +76,7 @@ def iso_datetime(moment: datetime | None) -> str | None:
     """Format a time as Action Network does: UTC, seconds, a Z."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # Links --------------------------------------------------------------------------------------
@@ -130,7 +129,7 @@ def page_parameters(request: HttpRequest) -> tuple[int, int]:
 
 
 def _positive_int(text: str, name: str) -> int:
-    if not text.isdigit() or int(text) < 1 or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
         raise bad_request(f"{name} must be a whole number from 1, not {text[:40]!r}")
     return int(text)
 

@@ -4,7 +4,7 @@ Action Network's hrefs have none, some clients add one, and a redirected POST lo
 
 from django.urls import re_path
 
-from api.views import root
+from api.views import openapi, people, root, tags
 
 app_name = "api"
 
@@ -21,6 +21,20 @@ VERSION = "v1"
 
 urlpatterns = [
     re_path(rf"^{VERSION}/?$", root.entry_point_view, name="entry_point"),
+    route(r"openapi\.json", openapi.openapi_view, name="openapi"),
+    route("people", people.people_view, name="people"),
+    route(r"people/(?P<person_id>[^/]+)", people.person_view, name="person"),
+    route(
+        r"people/(?P<person_id>[^/]+)/taggings", people.person_taggings_view, name="person_taggings"
+    ),
+    route("tags", tags.tags_view, name="tags"),
+    route(r"tags/(?P<tag_id>[^/]+)", tags.tag_view, name="tag"),
+    route(r"tags/(?P<tag_id>[^/]+)/taggings", tags.tag_taggings_view, name="tag_taggings"),
+    route(
+        r"tags/(?P<tag_id>[^/]+)/taggings/(?P<tagging_id>[^/]+)",
+        tags.tagging_view,
+        name="tagging",
+    ),
     # Petitions and signatures (api/views/petitions.py), messages (api/views/messages.py) and
     # queries (api/views/queries.py) are routed here, each by its own module's author.
 ]

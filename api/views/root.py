@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from api.hal import curies, endpoint, hal_response, link
+from api.openapi import described_response, operation, ref
 
 # The OSDI version Action Network conforms to, which Rally's dialect follows.
 OSDI_VERSION = "1.1.1"
@@ -35,4 +36,33 @@ def entry_point(request):
 
 entry_point_view = endpoint({"GET": entry_point})
 
-OPENAPI_PATHS: dict = {}
+OPENAPI_SCHEMAS = {
+    "EntryPoint": {
+        "type": "object",
+        "required": [
+            "motd",
+            "max_pagesize",
+            "vendor_name",
+            "product_name",
+            "osdi_version",
+            "_links",
+        ],
+        "properties": {
+            "motd": {"type": "string"},
+            "max_pagesize": {"type": "integer"},
+            "vendor_name": {"type": "string"},
+            "product_name": {"type": "string"},
+            "osdi_version": {"type": "string"},
+            "namespace": {"type": "string"},
+            "_links": {"$ref": "#/components/schemas/Links"},
+        },
+    }
+}
+OPENAPI_PATHS = {
+    "/": {
+        "get": operation(
+            "The API entry point: what it is, and a link to each collection and helper",
+            {"200": described_response("The entry point", ref("EntryPoint"))},
+        )
+    }
+}

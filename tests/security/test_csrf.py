@@ -1,9 +1,10 @@
-"""CSRF: every POST Rally takes needs the token, but for the two kinds that cannot carry one.
+"""CSRF: every POST Rally takes needs the token, but for the kinds that cannot carry one.
 
 The exemptions are the one-click unsubscribe (RFC 8058: mail clients POST it with no cookie,
-the signed token in its URL is the credential) and the ESPs' webhooks (server to server, basic
-auth or a signature). They are read from the URL resolver, so a new exemption fails here until
-it is added to the list below, on purpose.
+the signed token in its URL is the credential), the ESPs' webhooks (server to server, basic
+auth or a signature) and the OSDI API (server to server, its token in a header, no session).
+They are read from the URL resolver, so a new exemption fails here until it is added to the
+list below, on purpose.
 """
 
 import pytest
@@ -17,14 +18,14 @@ from tests.security.world import world_build
 pytestmark = pytest.mark.django_db
 
 EXEMPT_VIEWS = {"supporters:unsubscribe"}
-EXEMPT_NAMESPACES = {"anymail"}
+EXEMPT_NAMESPACES = {"anymail", "api"}
 
 
 def is_meant_to_be_exempt(served) -> bool:
     return served.name in EXEMPT_VIEWS or served.names[0] in EXEMPT_NAMESPACES
 
 
-def test_only_the_one_click_unsubscribe_and_the_esp_webhooks_are_csrf_exempt():
+def test_only_the_one_click_unsubscribe_the_esp_webhooks_and_the_api_are_csrf_exempt():
     exempt = {
         served.route for served in served_urls() if getattr(served.callback, "csrf_exempt", False)
     }

@@ -8,6 +8,7 @@
 
 import html
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -311,5 +312,9 @@ def public_urls(world) -> list[tuple[ServedUrl, str]]:
         if served.route.startswith("admin/"):
             continue
         values = {"slug": world.objects[Petition][0].slug, "token": tokens.get(served.name, "x")}
+        # The OSDI API's ids (api/urls.py); any other id, an API's too, gets "1".
+        values = defaultdict(
+            lambda: "1", values, person_id=supporter.uuid, tag_id=supporter.tags.first().pk
+        )
         urls.append((served, route_path(served.route, values)))
     return urls

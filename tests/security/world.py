@@ -13,6 +13,8 @@ from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
+from api.models import ApiAuditEntry
+from api.services.tokens import api_token_create
 from campaigns.models import Petition, PetitionTranslation, Signature
 from config.lib.richtext import sanitize_html
 from mailings.models import (
@@ -219,6 +221,17 @@ def world_build(text=marker) -> World:
     )
     segment.conditions.create(kind="has_tag", tag=tag)
     segment.conditions.create(kind="signed_petition", petition=petition, days=30, negate=True)
+    token = world.add(
+        api_token_create(name=text("apitoken")[:100], scope="write", created_by=operator).token,
+        "apitoken",
+    )
+    world.add(
+        ApiAuditEntry.objects.create(
+            token=token, token_name=token.name, method="POST", path="/api/osdi/v1/people",
+            status=201, written=text("apiauditentry")[:1000],
+        ),
+        "apiauditentry",
+    )  # fmt: skip
     # Tableless (the operator's page of workers and queues): its admin is that page alone, with
     # no row in its URL, so an unsaved instance stands for it.
     world.add(WorkersAndQueues())
