@@ -50,7 +50,12 @@ def test_queue_lengths_are_read_from_redis_with_every_priority_list(client):
     for _ in range(2):
         mailing_check_esp_feedback_task.apply_async((1,), queue="tracking")
     html = operator(client).get(PAGE).content.decode()
-    assert table_rows(html, "queues") == [["transactional", "4"], ["bulk", "0"], ["tracking", "2"]]
+    assert table_rows(html, "queues") == [
+        ["transactional", "4"],
+        ["bulk", "0"],
+        ["tracking", "2"],
+        ["webhooks", "0"],
+    ]
     assert "No worker has recorded a heartbeat" in html
 
 
@@ -71,7 +76,7 @@ def test_a_running_worker_is_listed_alive_with_its_queues_and_silent_once_killed
     )
     ((name, queues, _age, state),) = worker_rows()
     assert name.startswith("test") and "@" in name
-    assert (queues, state) == ("bulk, tracking, transactional", "alive")
+    assert (queues, state) == ("bulk, tracking, transactional, webhooks", "alive")
     worker.kill()
     wait_for(lambda: worker_rows()[0][3] == "silent", timeout=10, message="still alive")
 
