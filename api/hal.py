@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -235,9 +236,25 @@ def endpoint(handlers: dict[str, Callable], *, helper_methods: frozenset[str] = 
             return caller
         request.caller = caller
         request.written = []
-        response = _answer(request, caller, method, handlers, helper_methods, allowed, kwargs)
-        if caller.writes and method not in SAFE_METHODS:
-            _audit(request, caller, response.status_code)
+        if not caller.writes or method in SAFE_METHODS:
+            return _answer(request, caller, method, handlers, helper_methods, allowed, kwargs)
+        try:
+            # The request's writes and its audit entry commit together: one commit, and no
+            # write without its record. A refused request is rolled back whole, so nothing a
+            # handler wrote before it found the problem stays; its audit entry is written alone.
+            with transaction.atomic():
+                response = _answer(
+                    request, caller, method, handlers, helper_methods, allowed, kwargs
+                )
+                if response.status_code < 400:
+                    _audit(request, caller, response.status_code)
+                else:
+                    transaction.set_rollback(True)
+            if response.status_code >= 400:
+                _audit(request, caller, response.status_code)
+        except Exception:
+            logger.exception("api request failed", extra={"path": request.path})
+            return error_response(500, "internal error: the request was not carried out")
         return response
 
     return view
@@ -298,14 +315,11 @@ def _scope_refusal(caller: Caller, method: str, helper_methods: frozenset[str]) 
 
 
 def _audit(request: HttpRequest, caller: Caller, status: int) -> None:
-    try:
-        ApiAuditEntry.objects.create(
-            token_id=caller.token_id,
-            token_name=caller.name,
-            method=request.method[:8],
-            path=request.path[:500],
-            status=status,
-            written=" ".join(getattr(request, "written", []))[:1000],
-        )
-    except Exception:
-        logger.exception("api audit entry could not be written", extra={"path": request.path})
+    ApiAuditEntry.objects.create(
+        token_id=caller.token_id,
+        token_name=caller.name,
+        method=request.method[:8],
+        path=request.path[:500],
+        status=status,
+        written=" ".join(request.written)[:1000] if status < 400 else "",
+    )
