@@ -13,7 +13,7 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -194,6 +194,10 @@ def json_body(request: HttpRequest) -> dict:
         body = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError):
         raise bad_request("the body is not JSON: send a JSON object") from None
+    except RecursionError:
+        raise bad_request("the body is nested too deeply") from None
+    except RequestDataTooBig:
+        raise ApiError(413, "the body is too large") from None
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     return body
@@ -209,6 +213,32 @@ def refuse_unknown_fields(
         raise bad_request(
             f"unknown field{'s' if len(unknown) > 1 else ''}{place}: {', '.join(unknown)}"
         )
+
+
+_KINDS = {
+    "string": (lambda value: isinstance(value, str), "a string"),
+    "boolean": (lambda value: isinstance(value, bool), "true or false"),
+    "object": (lambda value: isinstance(value, dict), "an object"),
+    "strings": (
+        lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "a list of strings",
+    ),
+    "objects": (
+        lambda value: isinstance(value, list) and all(isinstance(v, dict) for v in value),
+        "a list of objects",
+    ),
+}
+
+
+def refuse_wrong_kinds(body: dict, kinds: dict[str, str], *, where: str = "") -> None:
+    """Refuse a field whose value is not of its kind ("string", "boolean", "object",
+    "strings", "objects"), as the OpenAPI description states it; null is never a kind."""
+    for field, kind in kinds.items():
+        if field in body:
+            is_kind, described = _KINDS[kind]
+            if not is_kind(body[field]):
+                place = f"{where}." if where else ""
+                raise bad_request(f"{place}{field} must be {described}")
 
 
 # Views --------------------------------------------------------------------------------------

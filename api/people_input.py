@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django_countries import countries
 
-from api.hal import bad_request, refuse_unknown_fields
+from api.hal import bad_request, refuse_unknown_fields, refuse_wrong_kinds
 from supporters.models import Language, Supporter
 
 PERSON_FIELDS = frozenset(
@@ -45,12 +45,39 @@ POSTAL_ADDRESS_FIELDS = frozenset(
         "status",
     }
 )
+# The kinds of the fields set aside, checked all the same: a script sending a wrong kind has a
+# bug worth hearing about.
+PERSON_KINDS = {
+    "email_addresses": "objects",
+    "postal_addresses": "objects",
+    "languages_spoken": "strings",
+    "identifiers": "strings",
+    "created_date": "string",
+    "modified_date": "string",
+    "phone_numbers": "objects",
+    "custom_fields": "object",
+    "_links": "object",
+    "_embedded": "object",
+}
+EMAIL_ADDRESS_KINDS = {"primary": "boolean", "address_type": "string"}
+POSTAL_ADDRESS_KINDS = {
+    "primary": "boolean",
+    "address_type": "string",
+    "address_lines": "strings",
+    "locality": "string",
+    "region": "string",
+    "language": "string",
+    "location": "object",
+    "status": "string",
+}
 # The statuses a request may ask for, in Action Network's words.
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"
 REQUESTABLE_STATUSES = (SUBSCRIBED, UNSUBSCRIBED)
 
 _validate_email = EmailValidator()
+# The codes a country may be given as (and the OpenAPI description lists), or "" for none.
+COUNTRY_CODES = frozenset(code for code, _ in countries)
 
 
 @dataclass(frozen=True)
@@ -71,6 +98,7 @@ def person_input(data, *, email_required: bool) -> PersonInput:
     if not isinstance(data, dict):
         raise bad_request("person must be a JSON object")
     refuse_unknown_fields(data, PERSON_FIELDS, where="person")
+    refuse_wrong_kinds(data, PERSON_KINDS, where="person")
     email, email_status = _email_address(data.get("email_addresses"), required=email_required)
     country, postal_code = _postal_address(data.get("postal_addresses"))
     return PersonInput(
@@ -87,9 +115,9 @@ def person_input(data, *, email_required: bool) -> PersonInput:
 def _text(value, field: str, *, max_length: int) -> str:
     if not isinstance(value, str):
         raise bad_request(f"{field} must be a string")
-    value = value.strip()
     if len(value) > max_length:
         raise bad_request(f"{field} is longer than {max_length} characters")
+    value = value.strip()
     if "\x00" in value:
         raise bad_request(f"{field} holds a NUL character")
     try:
@@ -117,6 +145,7 @@ def _email_address(addresses, *, required: bool) -> tuple[str | None, str | None
         raise bad_request("email_addresses must be a list of objects")
     for address in addresses:
         refuse_unknown_fields(address, EMAIL_ADDRESS_FIELDS, where="email_addresses")
+        refuse_wrong_kinds(address, EMAIL_ADDRESS_KINDS, where="email_addresses")
     # Rally keeps one address per person: the primary one, or else the first.
     chosen = next((a for a in addresses if a.get("primary") is True), None)
     if chosen is None and addresses:
@@ -133,7 +162,7 @@ def _email_address(addresses, *, required: bool) -> tuple[str | None, str | None
         except ValidationError:
             raise bad_request(f"{email[:100]!r} is not an email address") from None
     status = chosen.get("status")
-    if status is not None and status not in REQUESTABLE_STATUSES:
+    if "status" in chosen and status not in REQUESTABLE_STATUSES:
         raise bad_request(
             f"email_addresses.status may be {' or '.join(REQUESTABLE_STATUSES)}, not "
             f"{str(status)[:40]!r}"
@@ -148,17 +177,20 @@ def _postal_address(addresses) -> tuple[str | None, str | None]:
         raise bad_request("postal_addresses must be a list of objects")
     for address in addresses:
         refuse_unknown_fields(address, POSTAL_ADDRESS_FIELDS, where="postal_addresses")
+        refuse_wrong_kinds(address, POSTAL_ADDRESS_KINDS, where="postal_addresses")
     chosen = next((a for a in addresses if a.get("primary") is True), None)
     if chosen is None and addresses:
         chosen = addresses[0]
     if chosen is None:
         return None, None
     country = postal_code = None
-    if chosen.get("country") is not None:
-        country = _text(chosen["country"], "postal_addresses.country", max_length=2).upper()
-        if country and country not in countries:
-            raise bad_request(f"{country!r} is not a country code (ISO 3166-1 alpha-2, e.g. GB)")
-    if chosen.get("postal_code") is not None:
+    if "country" in chosen:
+        country = _text(chosen["country"], "postal_addresses.country", max_length=2)
+        if country and country not in COUNTRY_CODES:
+            raise bad_request(
+                f"{country!r} is not a country code (ISO 3166-1 alpha-2 in capitals, e.g. GB)"
+            )
+    if "postal_code" in chosen:
         postal_code = _text(
             chosen["postal_code"],
             "postal_addresses.postal_code",

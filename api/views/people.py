@@ -18,7 +18,7 @@ from api.openapi import (
     path_parameter,
     ref,
 )
-from api.people_input import person_input, tag_names
+from api.people_input import COUNTRY_CODES, person_input, tag_names
 from api.representations.people import person_representation, tagging_representation
 from api.selectors import Tagging, people_listed, person_by_public_id
 from api.services.people import person_signup, person_update
@@ -165,8 +165,8 @@ OPENAPI_SCHEMAS = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "given_name": {"type": "string", "maxLength": 100},
-            "family_name": {"type": "string", "maxLength": 100},
+            "given_name": {"type": "string", "maxLength": 100, "nullable": True},
+            "family_name": {"type": "string", "maxLength": 100, "nullable": True},
             "email_addresses": {
                 "type": "array",
                 "items": {
@@ -188,7 +188,7 @@ OPENAPI_SCHEMAS = {
                     "properties": {
                         "primary": {"type": "boolean"},
                         "postal_code": {"type": "string", "maxLength": 20},
-                        "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                        "country": {"type": "string", "enum": ["", *sorted(COUNTRY_CODES)]},
                         "address_type": {"type": "string"},
                         "address_lines": {"type": "array", "items": {"type": "string"}},
                         "locality": {"type": "string"},
@@ -220,6 +220,7 @@ OPENAPI_SCHEMAS = {
             },
             "add_tags": {
                 "type": "array",
+                "nullable": True,
                 "maxItems": 100,
                 "items": {"type": "string", "minLength": 1, "maxLength": 100},
             },

@@ -14,6 +14,7 @@ from api.hal import (
     not_found,
     notice_response,
     refuse_unknown_fields,
+    refuse_wrong_kinds,
 )
 from api.openapi import (
     PAGE_PARAMETERS,
@@ -32,7 +33,14 @@ from supporters.models import Supporter, Tag
 
 TAG_FILTERS = {"modified_date": {"gt", "lt"}}
 TAG_FIELDS = frozenset({"name", "identifiers", "created_date", "modified_date", "_links"})
+TAG_KINDS = {
+    "identifiers": "strings",
+    "created_date": "string",
+    "modified_date": "string",
+    "_links": "object",
+}
 TAGGING_FIELDS = frozenset({"_links", "identifiers", "item_type", "created_date", "modified_date"})
+TAGGING_KINDS = {**TAG_KINDS, "item_type": "string"}
 # A person's href, as this API gives it: …/people/<uuid>, with or without a trailing slash.
 PERSON_HREF = re.compile(r"/people/([0-9a-fA-F-]{32,36})/?$")
 
@@ -67,6 +75,7 @@ def tag_create(request):
     """Make a tag by name, or return the one of that name (as Action Network does)."""
     body = request.json
     refuse_unknown_fields(body, TAG_FIELDS)
+    refuse_wrong_kinds(body, TAG_KINDS)
     if "name" not in body:
         raise bad_request('a tag needs a name: {"name": "…"}')
     (name,) = tag_names([body["name"]], field="name")
@@ -116,6 +125,7 @@ def tagging_add(request, tag_id: str):
     tag = _tag(tag_id)
     body = request.json
     refuse_unknown_fields(body, TAGGING_FIELDS)
+    refuse_wrong_kinds(body, TAGGING_KINDS)
     links = body.get("_links")
     person_link = links.get("osdi:person") if isinstance(links, dict) else None
     href = person_link.get("href") if isinstance(person_link, dict) else None

@@ -118,6 +118,58 @@ def test_every_bad_input_is_a_clear_json_4xx_that_writes_nothing(osdi, world):
             "add_tags",
         ),
         (writer.post("people", signup_body("b@example.org") | {"add_tags": [""]}), 400, "add_tags"),
+        # Fields Rally sets aside, of the wrong kind all the same; null where a value must be.
+        (
+            writer.post("people", signup_body("b@example.org", custom_fields="tall")),
+            400,
+            "custom_fields",
+        ),
+        (
+            writer.post("people", signup_body("b@example.org", phone_numbers=["0123"])),
+            400,
+            "phone_numbers",
+        ),
+        (
+            writer.post(
+                "people",
+                {"person": {"email_addresses": [{"address": "b@example.org", "primary": "yes"}]}},
+            ),
+            400,
+            "primary",
+        ),
+        (
+            writer.post(
+                "people",
+                {"person": {"email_addresses": [{"address": "b@example.org", "status": None}]}},
+            ),
+            400,
+            "status",
+        ),
+        (
+            writer.post(
+                "people", signup_body("b@example.org", postal_addresses=[{"country": "gb"}])
+            ),
+            400,
+            "country",
+        ),
+        (
+            writer.post(
+                "people", signup_body("b@example.org", postal_addresses=[{"postal_code": None}])
+            ),
+            400,
+            "postal_code",
+        ),
+        (
+            writer.post("people", signup_body("b@example.org", languages_spoken=None)),
+            400,
+            "languages_spoken",
+        ),
+        (writer.post("tags", {"name": "x", "identifiers": "rally:1"}), 400, "identifiers"),
+        (
+            writer.post("people", data=b"[" * 100000, headers={"Content-Type": "application/json"}),
+            400,
+            "nested",
+        ),
         # A tagging for a missing tag or a missing person, or with no person.
         (
             writer.post("tags/999999/taggings", {"_links": {"osdi:person": {"href": person_href}}}),
