@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from supporters.models import Engagement, SegmentCondition
@@ -35,14 +37,18 @@ def _cutoffs(now: datetime | None) -> tuple[datetime, datetime]:
 def tier_q(tier: str, *, now: datetime | None = None) -> Q:
     """Return the condition on Supporter that picks the supporters in `tier` at `now`.
 
-    Each tier is one EXISTS over the engagement table (and, for those without a row, their
-    joining date), so the three partition every supporter.
+    Active reads the last engagement through an outer join, the joining date standing in where
+    there is no row; dormant is an EXISTS over the engagement table; lapsing is neither. So the
+    three partition every supporter. (Active as an EXISTS OR'd with "no row and joined
+    recently" cannot be planned as a join: PostgreSQL ran both subqueries once per supporter,
+    many times slower at a large list than the join; docs/performance.md, "Segments".)
     """
     active_since, dormant_before = _cutoffs(now)
-    has_row = Exists(Engagement.objects.filter(supporter_id=OuterRef("pk")))
-    active = Exists(
-        Engagement.objects.filter(supporter_id=OuterRef("pk"), last_engaged_at__gte=active_since)
-    ) | (~has_row & Q(created_at__gte=active_since))
+    # The join to engagement is nullable, so the ORM makes it LEFT OUTER, and COALESCE is never
+    # NULL: negated (lapsing, "not active"), it stays exact.
+    active = Q(
+        GreaterThanOrEqual(Coalesce("engagement__last_engaged_at", "created_at"), active_since)
+    )
     dormant = Exists(
         Engagement.objects.filter(
             supporter_id=OuterRef("pk"),
