@@ -25,11 +25,11 @@ from django.views.decorators.http import require_GET
 from mailings.segments import (
     CONDITION_FIELDS,
     REQUIRED_FIELDS,
-    conditions_q,
+    conditions_count,
     fields_read_by,
     segment_count,
 )
-from supporters.models import MAILABLE, Language, Segment, SegmentCondition, Supporter
+from supporters.models import Language, Segment, SegmentCondition
 
 # The inline formset's prefix, as the admin names it (the conditions' related name): the
 # script sends the form's fields under it, and `count.json` reads them back the same way.
@@ -175,14 +175,13 @@ def segment_count_json_view(
             return JsonResponse({"error": f"There is no segment {segment_id}."}, status=404)
     if not request.GET:
         if segment.pk is None:
-            return JsonResponse({"count": Supporter.objects.filter(MAILABLE).count()})
+            return JsonResponse({"count": conditions_count([], match=Segment.Match.ALL)})
         return JsonResponse({"count": segment_count(segment)})
     try:
         match, conditions = conditions_from_query(request.GET, segment=segment)
     except ValidationError as error:
         return JsonResponse({"error": " ".join(error.messages)}, status=400)
-    count = Supporter.objects.filter(MAILABLE).filter(conditions_q(conditions, match=match))
-    return JsonResponse({"count": count.count()})
+    return JsonResponse({"count": conditions_count(conditions, match=match)})
 
 
 def conditions_from_query(

@@ -133,6 +133,26 @@ class Delivery(models.Model):
                 condition=models.Q(status="pending", resent_at__isnull=False),
                 name="delivery_resend_pending",
             ),
+            # A segment's "received / opened / clicked any mailing within N days"
+            # (mailings/segments.py) reads, for each, the supporters of the entries since a
+            # moment: a range of one of these, without the rows. Each holds only the rows that
+            # have that moment, written once when a row is sent, first opened or first
+            # clicked; a snapshot's inserts write nothing to them.
+            models.Index(
+                fields=["sent_at", "supporter"],
+                condition=models.Q(status="sent"),
+                name="delivery_sent_at_supporter",
+            ),
+            models.Index(
+                fields=["opened_at", "supporter"],
+                condition=models.Q(opened_at__isnull=False),
+                name="delivery_opened_at_supporter",
+            ),
+            models.Index(
+                fields=["clicked_at", "supporter"],
+                condition=models.Q(clicked_at__isnull=False),
+                name="delivery_clicked_at_supporter",
+            ),
             # The breaker counts a mailing's complaints and hard bounces after each of them
             # (mailings/sending/breaker.py). Only those rows are in it: few, and none
             # from a snapshot's inserts.
