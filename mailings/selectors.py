@@ -153,6 +153,21 @@ def mailing_delivery_counts(mailing: Mailing) -> dict[str, int]:
     return counts
 
 
+def mailing_skip_reasons(mailing: Mailing) -> dict[str, int]:
+    """Return how many deliveries of a mailing were skipped for each reason, largest first.
+
+    Read by the progress page, from the mailing's skipped rows alone (the status index). Rows
+    skipped before reasons were recorded count under "".
+    """
+    rows = (
+        Delivery.objects.filter(mailing=mailing, status=Delivery.Status.SKIPPED)
+        .values_list("skip_reason")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "skip_reason")
+    )
+    return dict(rows)
+
+
 @dataclass(frozen=True)
 class AudienceCounts:
     """How many supporters a mailing would reach, and how many of them read each language."""

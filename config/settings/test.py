@@ -31,3 +31,8 @@ MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMid
 # Tests edit petitions and load them again at once; tests/campaigns/test_petition_cache.py
 # turns the cache on to test it.
 RALLY_PETITION_CACHE_SECONDS = 0
+# Many tests send several mailings to the same supporters within a day: the frequency cap
+# (mailings/sending/frequency_cap.py) is off unless a test turns it on. From the environment
+# first, so that a test's worker processes get the cap the test gives them.
+RALLY_FREQUENCY_CAP_PER_DAY = env.int("RALLY_FREQUENCY_CAP_PER_DAY", default=0)
+RALLY_FREQUENCY_CAP_PER_WEEK = env.int("RALLY_FREQUENCY_CAP_PER_WEEK", default=0)

@@ -14,8 +14,14 @@ from django.shortcuts import get_object_or_404
 
 from mailings.admin_views.ab_test import ab_test_panel
 from mailings.admin_views.base import MailingAdminView
-from mailings.models import Mailing
-from mailings.selectors import MailingProgress, MailingResults, mailing_progress, mailing_results
+from mailings.models import Delivery, Mailing
+from mailings.selectors import (
+    MailingProgress,
+    MailingResults,
+    mailing_progress,
+    mailing_results,
+    mailing_skip_reasons,
+)
 from mailings.sending import mailing_cancel, mailing_pause, mailing_resume
 from mailings.sending.reconcile import mailing_unknown_summary
 
@@ -105,6 +111,7 @@ class MailingProgressPageView(MailingAdminView):
             results=results,
             result_rows=result_rows(results) if results else [],
             eta=eta_in_words(progress),
+            skipped_text=skipped_in_words(mailing) if progress.skipped else "",
             controls=controls,
             refresh_seconds=REFRESH_SECONDS,
             can_refresh=can_refresh,
@@ -200,6 +207,15 @@ def result_rows(results: MailingResults) -> list[ResultRow]:
     return [
         ResultRow(label, slug, count, results.percent_of_sent(count)) for label, slug, count in rows
     ]
+
+
+def skipped_in_words(mailing: Mailing) -> str:
+    """Say why deliveries were skipped, e.g. "12 over the daily frequency cap, 3 no longer …"."""
+    labels = dict(Delivery.SkipReason.choices)
+    return ", ".join(
+        f"{n:,} {labels.get(reason, 'for no recorded reason').lower()}"
+        for reason, n in mailing_skip_reasons(mailing).items()
+    )
 
 
 def eta_in_words(progress: MailingProgress) -> str:

@@ -40,12 +40,20 @@ class Delivery(models.Model):
         CLAIMED = "claimed", "Claimed by a worker"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped (no longer subscribed)"
+        # Never sent, for the reason in `skip_reason`.
+        SKIPPED = "skipped", "Skipped"
         CANCELLED = "cancelled", "Cancelled before sending"
         # A worker died after claiming it, or the ESP's answer was lost: the ESP may or may not
         # have accepted the message. Never re-sent blindly: the reconciler asks the ESP
         # (mailings/sending/reconcile/), and where no ESP can be asked it stays so, reported.
         UNKNOWN = "unknown", "Unknown (worker lost)"
+
+    class SkipReason(models.TextChoices):
+        # Unsubscribed, suppressed or paused their mail after the snapshot (sending/batches.py).
+        NOT_MAILABLE = "not_mailable", "No longer subscribed"
+        # Over the frequency cap when claimed (sending/frequency_cap.py).
+        FREQUENCY_CAP_DAY = "frequency_cap_day", "Over the daily frequency cap"
+        FREQUENCY_CAP_WEEK = "frequency_cap_week", "Over the weekly frequency cap"
 
     # No index of its own: the unique (mailing, supporter) index serves lookups by mailing. Every
     # index is one more write per row of a snapshot, which inserts a whole audience at once.
@@ -67,7 +75,9 @@ class Delivery(models.Model):
     error = models.TextField(blank=True)
     # Why a SKIPPED delivery was not sent: no longer mailable, over the frequency cap, dormant
     # (mailings/sending/). A database default: the snapshot inserts rows in raw SQL.
-    skip_reason = models.CharField(max_length=32, blank=True, default="", db_default="")
+    skip_reason = models.CharField(
+        max_length=32, choices=SkipReason.choices, blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -31,6 +31,7 @@ from mailings.sending.control import mailing_finish_if_done, mailing_pause
 from mailings.sending.errors import SendError, classify_send_error
 from mailings.sending.esp import batch_sender_for
 from mailings.sending.esp.base import MessageResult
+from mailings.sending.frequency_cap import claims_take_turns, supporters_over_frequency_cap
 from supporters.models import Supporter
 
 logger = logging.getLogger(__name__)
@@ -72,43 +73,74 @@ def delivery_claim_batch(
     Concurrent workers never claim the same row: on PostgreSQL locked rows are skipped
     (SKIP LOCKED); on SQLite the transaction holds the database's single write lock.
     `resent_only` claims only those the reconciler put back to be sent again.
+
+    A row whose supporter is over the frequency cap (sending/frequency_cap.py) is not claimed
+    but recorded SKIPPED, with the cap as its reason, in the same transaction; when a whole
+    batch is, the next is tried, so that an empty answer still means nothing is left to claim.
     """
-    now = timezone.now()
     pending = Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.PENDING)
     if resent_only:
         pending = pending.filter(resent_at__isnull=False)
-    with transaction.atomic():
-        ids = list(
-            pending.order_by("pk")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:size]
-        )
-        if not ids:
-            return []
-        Delivery.objects.filter(pk__in=ids).update(
-            status=Delivery.Status.CLAIMED,
-            claimed_by=worker,
-            lease_expires_at=now + timedelta(seconds=settings.RALLY_SEND_LEASE_SECONDS),
-            updated_at=now,
-        )
-        Mailing.objects.filter(pk=mailing_id).update(heartbeat_at=now)
-        # Read inside the claim's transaction: a claim whose rows never reached this worker
-        # (the connection lost in between) is rolled back, where it would otherwise stay
-        # claimed by nobody and turn UNKNOWN without a message having been sent.
-        rows = Delivery.objects.filter(pk__in=ids).values_list(
-            "pk",
-            "supporter_id",
-            "supporter__email",
-            "supporter__first_name",
-            "supporter__last_name",
-            "supporter__country",
-            "supporter__status",
-            "supporter__language",
-            "supporter__paused_until",
-            "version_language",
-            "variant",
-        )
-        return [ClaimedDelivery(*row) for row in rows]
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            claims_take_turns(mailing_id=mailing_id)
+            candidates = list(
+                pending.order_by("pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", "supporter_id")[:size]
+            )
+            if not candidates:
+                return []
+            over_cap = supporters_over_frequency_cap(
+                mailing_id=mailing_id,
+                supporter_ids=[supporter_id for _, supporter_id in candidates],
+                now=now,
+            )
+            _skip_over_frequency_cap(candidates, over_cap, now)
+            ids = [pk for pk, supporter_id in candidates if supporter_id not in over_cap]
+            if ids:
+                return _claim(mailing_id, ids, worker, now)
+
+
+def _skip_over_frequency_cap(
+    candidates: list[tuple[int, int]], over_cap: dict[int, str], now: datetime
+) -> None:
+    """Record SKIPPED, with the cap's reason, the candidates whose supporter is over a cap."""
+    for reason in sorted(set(over_cap.values())):
+        skipped = Delivery.objects.filter(
+            pk__in=[pk for pk, supporter_id in candidates if over_cap.get(supporter_id) == reason]
+        ).update(status=Delivery.Status.SKIPPED, skip_reason=reason, updated_at=now)
+        logger.info("Skipped %s deliveries: %s", skipped, reason, extra={"skip_reason": reason})
+
+
+def _claim(mailing_id: int, ids: list[int], worker: str, now: datetime) -> list[ClaimedDelivery]:
+    """Claim the rows `ids` for `worker` and read what sending them needs (in the claim's
+    transaction)."""
+    Delivery.objects.filter(pk__in=ids).update(
+        status=Delivery.Status.CLAIMED,
+        claimed_by=worker,
+        lease_expires_at=now + timedelta(seconds=settings.RALLY_SEND_LEASE_SECONDS),
+        updated_at=now,
+    )
+    Mailing.objects.filter(pk=mailing_id).update(heartbeat_at=now)
+    # Read inside the claim's transaction: a claim whose rows never reached this worker
+    # (the connection lost in between) is rolled back, where it would otherwise stay
+    # claimed by nobody and turn UNKNOWN without a message having been sent.
+    rows = Delivery.objects.filter(pk__in=ids).values_list(
+        "pk",
+        "supporter_id",
+        "supporter__email",
+        "supporter__first_name",
+        "supporter__last_name",
+        "supporter__country",
+        "supporter__status",
+        "supporter__language",
+        "supporter__paused_until",
+        "version_language",
+        "variant",
+    )
+    return [ClaimedDelivery(*row) for row in rows]
 
 
 @dataclass
@@ -118,6 +150,7 @@ class BatchOutcome:
     sent: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, ESP message id)
     failed: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, reason)
     unknown: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, reason)
+    # Claimed, but no longer mailable when sending (skip reason NOT_MAILABLE).
     skipped: list[int] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
     # Send attempts and failed attempts, retries included: the circuit breaker's numbers.
@@ -467,7 +500,9 @@ def delivery_record_outcome(outcome: BatchOutcome) -> None:
         _set_status_with_detail(Delivery.Status.UNKNOWN, "error", outcome.unknown, now)
         if outcome.skipped:
             Delivery.objects.filter(pk__in=outcome.skipped).update(
-                status=Delivery.Status.SKIPPED, updated_at=now
+                status=Delivery.Status.SKIPPED,
+                skip_reason=Delivery.SkipReason.NOT_MAILABLE,
+                updated_at=now,
             )
         if outcome.released:
             Delivery.objects.filter(pk__in=outcome.released).update(
