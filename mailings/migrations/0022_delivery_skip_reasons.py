@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailings', '0020_mailing_segment_and_list_protection'),
+        ('mailings', '0021_delivery_indexes_for_segments'),
     ]
 
     operations = [
