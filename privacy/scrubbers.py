@@ -23,6 +23,7 @@ from campaigns.models import Signature
 from mailings.models import Delivery, LinkClick, MailingAuditEntry, OutboxMessage, TrackingEvent
 from supporters.models import (
     ConsentRecord,
+    Engagement,
     Supporter,
     SupporterAuditEntry,
     SupporterImportRejection,
@@ -206,6 +207,11 @@ SCRUBBERS: list[Scrubber] = [
     ),
     Scrubber(
         "Tags", "removed from the supporter", _of_supporter(Supporter.tags.through), _delete
+    ),
+    Scrubber(
+        # When they last opened, clicked, signed: a profile of a person's habits, and nothing
+        # an anonymous count needs (the tiers leave out whoever is not mailable).
+        "Engagement", "deleted", _of_supporter(Engagement), _delete
     ),
     Scrubber(
         "Signatures", "kept as counts (they hold nothing personal but the supporter)",

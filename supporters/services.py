@@ -15,9 +15,10 @@ from .signals import unsubscribed_by_mailing
 # Fields a later sign-up may fill in when they are still blank, but never overwrite: anyone can
 # type anyone's email into a form, so a known supporter's details are not theirs to change.
 FILLABLE_FIELDS = ("first_name", "last_name", "country", "postcode")
-# Statuses that fresh consent lifts back to subscribed: someone who left may opt in again, but
-# consent does not make a bounced (dead) or complaining (hostile) mailbox safe to mail.
-CONSENT_LIFTS = (Supporter.Status.UNSUBSCRIBED,)
+# Statuses that fresh consent lifts back to subscribed: someone who left may opt in again, and
+# so may someone the sunset took off the list for silence (they have spoken now), but consent
+# does not make a bounced (dead) or complaining (hostile) mailbox safe to mail.
+CONSENT_LIFTS = (Supporter.Status.UNSUBSCRIBED, Supporter.Status.SUNSET)
 
 
 def supporter_upsert(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import Petition, Signature
 from config.db import insert_unless_exists
+from supporters.engagement_records import Engaged, engagement_record_engaged
 from supporters.services import consent_record_create, supporter_upsert
 
 from . import rules
@@ -57,6 +58,7 @@ def _signature_write_one(request: SignatureRequest) -> SignatureOutcome:
             resubscribe=subscribes and not created,  # a new one starts subscribed already
         )
     now = timezone.now()
+    engagement_record_engaged(engaged=Engaged.ACTED, times=[(supporter.pk, now)])
     # The unique (petition, supporter) constraint decides, even between concurrent requests.
     signature_id = insert_unless_exists(
         Signature,

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from campaigns.counters import petition_count_add
 from campaigns.models import Petition, Signature
-from supporters.models import ConsentRecord, Supporter
+from supporters.models import ConsentRecord, Engagement, Supporter
 from supporters.services import supporter_subscribe
 
 from . import rules
@@ -38,6 +38,7 @@ def _load_statement() -> str:
         petition_table=Petition._meta.db_table,
         supporter_table=Supporter._meta.db_table,
         consent_table=ConsentRecord._meta.db_table,
+        engagement_table=Engagement._meta.db_table,
         signature_table=Signature._meta.db_table,
         mailing_table=mailing_table,
         subscribed=Supporter.Status.SUBSCRIBED.value,
@@ -50,10 +51,10 @@ def _load_statement() -> str:
             requires_confirmation="p.requires_confirmation",
             link_proved="s.confirmed",
         ),
-        fill_blanks=rules.fill_blanks_sql("known", "EXCLUDED"),
-        fills_a_blank=rules.fills_a_blank_sql("known", "EXCLUDED"),
+        fill_blanks=rules.fill_blanks_sql("was", "EXCLUDED"),
+        fills_a_blank=rules.fills_a_blank_sql("was", "EXCLUDED"),
         resubscribes=(
-            f"({rules.consent_lifts_sql('known.status')} "
+            f"({rules.consent_lifts_sql('was.status')} "
             f"AND EXCLUDED.status = '{Supporter.Status.SUBSCRIBED.value}')"
         ),
     )
@@ -95,15 +96,23 @@ def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[Sign
         "sign_confirmed": [request.confirmed for request in signings.values()],
         "sign_consent": [request.signer.consent for request in signings.values()],
         "sign_any_consent": [key in consented for key in signings],
-        "supporter_email": list(supporters),
+        "emails": list(supporters),
         "consent_petition": [request.petition_id for request in consents],
         "consent_email": [request.signer.email for request in consents],
         "consent_wording": [request.signer.consent_wording for request in consents],
         "consent_source_url": [request.source_url for request in consents],
         "consent_ip": [request.ip for request in consents],
     }
-    for name in ("first_name", "last_name", "country", "postcode", "language", "source"):
-        params[f"supporter_{name}"] = [values[name] for values in supporters.values()]
+    # One array per supporter field, named in the plural (short: postgres.py's cache).
+    for name, array in (
+        ("first_name", "first_names"),
+        ("last_name", "last_names"),
+        ("country", "countries"),
+        ("postcode", "postcodes"),
+        ("language", "languages"),
+        ("source", "sources"),
+    ):
+        params[array] = [values[name] for values in supporters.values()]
     with connection.cursor() as cursor:
         cursor.execute(SIGN_BATCH_SQL, params)
         cursor.nextset()  # past the SET, to the batch's rows
@@ -164,12 +173,14 @@ def _outcomes_by_signing(rows) -> dict[tuple[int, str], SignatureOutcome]:
     Its signature columns are null when the signature was there already and stays as it was.
     """
     signed = {}
-    for petition_id, email, signature_id, inserted, awaiting, consent, supporter_id in rows:
+    for petition_id, email, signature_id, inserted, confirmed_at, consent, supporter_id in rows:
         if signature_id is None:
             signed[petition_id, email] = SignatureOutcome(created=False)
         elif inserted:
             signed[petition_id, email] = SignatureOutcome(
-                created=True, signature_id=signature_id, awaiting_confirmation=awaiting
+                created=True,
+                signature_id=signature_id,
+                awaiting_confirmation=confirmed_at is None,
             )
         else:  # an unconfirmed signature that this signing has just confirmed
             signed[petition_id, email] = SignatureOutcome(created=False, signature_id=signature_id)

@@ -38,9 +38,10 @@ def normalised_email(email: str) -> str:
 
 def fill_blanks_sql(known: str, new: str) -> str:
     """Return SET clauses that fill each blank fillable field of `known` from `new`."""
+    # NULLIF turns a blank into NULL, which COALESCE replaces (the columns are never NULL):
+    # shorter than a CASE, which keeps the batch statement within psycopg's cache (postgres.py).
     return ", ".join(
-        f"{name} = CASE WHEN {known}.{name} = '' THEN {new}.{name} ELSE {known}.{name} END"
-        for name in FILLABLE_FIELDS
+        f"{name} = COALESCE(NULLIF({known}.{name}, ''), {new}.{name})" for name in FILLABLE_FIELDS
     )
 
 

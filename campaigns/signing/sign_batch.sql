@@ -7,6 +7,8 @@
 -- transaction; inside a caller's transaction the timeout is put back once the batch is written.
 -- Supporters are upserted in email order, so two batches lock the same rows in the same order.
 -- In RETURNING, xmax is 0 on a row the statement inserted and set on one it updated.
+-- `was` names the row as it stood before an upsert (not `old`: PostgreSQL 18 gives that name
+-- a meaning of its own in RETURNING).
 -- No literal in this file holds a space: postgres.py folds its white space.
 SET LOCAL statement_timeout = %(timeout_ms)s;
 WITH open_petition AS (
@@ -22,26 +24,25 @@ signing AS (
     JOIN open_petition p ON p.id = s.petition_id
 ),
 supporter AS (
-    INSERT INTO $supporter_table AS known (email, first_name, last_name, country, postcode,
+    INSERT INTO $supporter_table AS was (email, first_name, last_name, country, postcode,
         language, status, source, created_at, updated_at)
     SELECT email, first_name, last_name, country, postcode, language,
         CASE WHEN EXISTS (SELECT FROM signing WHERE signing.email = u.email AND subscribes)
             THEN '$subscribed' ELSE '$unsubscribed' END,
         source, %(now)s, %(now)s
-    FROM unnest(%(supporter_email)s::text[], %(supporter_first_name)s::text[],
-                %(supporter_last_name)s::text[], %(supporter_country)s::text[],
-                %(supporter_postcode)s::text[], %(supporter_language)s::text[],
-                %(supporter_source)s::text[])
+    FROM unnest(%(emails)s::text[], %(first_names)s::text[], %(last_names)s::text[],
+                %(countries)s::text[], %(postcodes)s::text[], %(languages)s::text[],
+                %(sources)s::text[])
         AS u(email, first_name, last_name, country, postcode, language, source)
     WHERE email IN (SELECT email FROM signing)
     ORDER BY email
     ON CONFLICT (email) DO UPDATE SET
         $fill_blanks,
-        status = CASE WHEN $resubscribes THEN '$subscribed' ELSE known.status END,
-        unsubscribed_at = CASE WHEN $resubscribes THEN NULL ELSE known.unsubscribed_at END,
+        status = CASE WHEN $resubscribes THEN '$subscribed' ELSE was.status END,
+        unsubscribed_at = CASE WHEN $resubscribes THEN NULL ELSE was.unsubscribed_at END,
         updated_at = CASE WHEN $fills_a_blank OR $resubscribes
-            THEN EXCLUDED.updated_at ELSE known.updated_at END
-    RETURNING known.id, known.email
+            THEN EXCLUDED.updated_at ELSE was.updated_at END
+    RETURNING was.id, was.email
 ),
 consent AS (
     INSERT INTO $consent_table (supporter_id, wording, source_url, ip_truncated, created_at)
@@ -53,22 +54,31 @@ consent AS (
     JOIN supporter USING (email)
     WHERE c.petition_id IN (SELECT id FROM open_petition)
 ),
+-- Each signer acted: their engagement row (supporters/engagement_records.py, the portable
+-- writer's twin), locked in id order as the send queue locks them. The statement's time is
+-- the latest of any engagement.
+acted AS (
+    INSERT INTO $engagement_table (supporter_id, last_acted_at, last_engaged_at)
+    SELECT id, %(now)s, %(now)s FROM supporter ORDER BY id
+    ON CONFLICT (supporter_id) DO UPDATE
+        SET (last_acted_at, last_engaged_at, mailings_since_engaged) = (%(now)s, %(now)s, 0)
+),
 -- A signing that does not await confirmation confirms an earlier unconfirmed signature.
 signature AS (
-    INSERT INTO $signature_table AS known (petition_id, supporter_id, created_at,
+    INSERT INTO $signature_table AS was (petition_id, supporter_id, created_at,
         confirmed_at, mailing_id, source, consented)
     SELECT signing.petition_id, supporter.id, %(now)s,
-        CASE WHEN signing.awaits THEN NULL ELSE %(now)s::timestamptz END,
+        CASE WHEN NOT signing.awaits THEN %(now)s::timestamptz END,
         (SELECT id FROM $mailing_table WHERE id = signing.mailing_id),
         signing.source, signing.consent
     FROM signing JOIN supporter USING (email)
     ON CONFLICT (petition_id, supporter_id) DO UPDATE SET confirmed_at = EXCLUDED.confirmed_at
-        WHERE known.confirmed_at IS NULL AND EXCLUDED.confirmed_at IS NOT NULL
-    RETURNING known.id, known.petition_id, known.supporter_id, known.confirmed_at,
-        known.consented, known.xmax = 0 AS inserted
+        WHERE was.confirmed_at IS NULL AND EXCLUDED.confirmed_at IS NOT NULL
+    RETURNING was.id, was.petition_id, was.supporter_id, was.confirmed_at,
+        was.consented, was.xmax = 0 AS inserted
 )
 SELECT signing.petition_id, signing.email, signature.id, signature.inserted,
-    signature.confirmed_at IS NULL AS awaiting, signature.consented,
+    signature.confirmed_at, signature.consented,
     supporter.id
 FROM signing
 JOIN supporter USING (email)

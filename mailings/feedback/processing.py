@@ -26,6 +26,7 @@ from mailings.feedback.kinds import NOTHING, Effect, event_effect
 from mailings.models import Delivery, TrackingEvent
 from mailings.report_counts import DeliveryChanges, DeliveryState
 from mailings.sending.breaker import mailing_check_esp_feedback
+from supporters.engagement_records import Engaged, engagement_record_engaged
 from supporters.models import Supporter
 from supporters.services import supporter_suppress
 
@@ -231,9 +232,31 @@ def _apply(applied: list[tuple[TrackingEvent, Delivery, Effect]], *, now: dateti
         Delivery.objects.filter(pk__in=list(clicked), clicked_at__isnull=True).update(
             clicked_at=_per_delivery(clicked)
         )
+    _record_engagement(applied, opened=opened, clicked=clicked)
     for event, delivery, effect in applied:
         _apply_to_supporter(event, delivery, effect)
     return check_breaker_of
+
+
+def _record_engagement(
+    applied: list[tuple[TrackingEvent, Delivery, Effect]],
+    *,
+    opened: dict[int, datetime],
+    clicked: dict[int, datetime],
+) -> None:
+    """Record the batch's opens and clicks in their supporters' Engagement rows.
+
+    A statement for the opens and one for the clicks, whichever the batch has. An event counts
+    even when its delivery had been opened or clicked before: an open weeks later is
+    engagement too.
+    """
+    supporter_of = {delivery.pk: delivery.supporter_id for _, delivery, _ in applied}
+    for engaged, times in ((Engaged.OPENED, opened), (Engaged.CLICKED, clicked)):
+        if times:
+            engagement_record_engaged(
+                engaged=engaged,
+                times=[(supporter_of[pk], at) for pk, at in times.items()],
+            )
 
 
 def _deliveries_after(

@@ -15,12 +15,15 @@ from django.utils import timezone
 
 from mailings.models import Delivery, LinkClick
 from mailings.report_counts import DeliveryChanges, report_click_count
+from supporters.engagement_records import Engaged, engagement_record_engaged
 
 _URL_MAX_LENGTH = LinkClick._meta.get_field("url").max_length
 
 
 def link_click_record(*, mailing_id: int, supporter_id: int, link_index: int, url: str) -> None:
-    """Record one click: a LinkClick row, and the delivery's first click (and open) if unset.
+    """Record one click: a LinkClick row, the delivery's first click (and open) if unset.
+
+    Every click counts as engaging in the supporter's Engagement row.
 
     A click proves the message was opened, so it sets a missing `opened_at` too. A mailing or
     supporter deleted since the token was read is no error: nothing is recorded.
@@ -47,6 +50,7 @@ def link_click_record(*, mailing_id: int, supporter_id: int, link_index: int, ur
                 delivery_changes, mailing_id=mailing_id, supporter_id=supporter_id,
                 link_index=link_index, at=now,
             )  # fmt: skip
+            engagement_record_engaged(engaged=Engaged.CLICKED, times=[(supporter_id, now)])
     except IntegrityError:
         pass  # the mailing or supporter was deleted meanwhile
 
@@ -57,11 +61,14 @@ def delivery_open_record(*, mailing_id: int, supporter_id: int) -> bool:
         delivery_changes = DeliveryChanges.watch_reader(
             mailing_id=mailing_id, supporter_id=supporter_id
         )
+        now = timezone.now()
         opened = Delivery.objects.filter(
             mailing_id=mailing_id, supporter_id=supporter_id, opened_at__isnull=True
-        ).update(opened_at=timezone.now())
+        ).update(opened_at=now)
         if opened:
             delivery_changes.count()
+            # The first open of each message is enough to tell the engaged from the silent.
+            engagement_record_engaged(engaged=Engaged.OPENED, times=[(supporter_id, now)])
     return bool(opened)
 
 

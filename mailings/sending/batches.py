@@ -32,6 +32,7 @@ from mailings.sending.errors import SendError, classify_send_error
 from mailings.sending.esp import batch_sender_for
 from mailings.sending.esp.base import MessageResult
 from mailings.sending.frequency_cap import claims_take_turns, supporters_over_frequency_cap
+from supporters.engagement_records import mailed_upsert_sql
 from supporters.models import Supporter
 
 logger = logging.getLogger(__name__)
@@ -518,24 +519,46 @@ def _set_status_with_detail(status: str, column: str, rows: list[tuple[int, str]
     Django's bulk_update builds a CASE per row, which profiling found costly
     (docs/performance.md, "Ledger writes"); a VALUES list (PostgreSQL) or executemany (SQLite)
     does the same work cheaply.
+
+    Marking deliveries SENT also counts a mailing more in their supporters' Engagement rows
+    (supporters/engagement_records.py), for exactly the rows this UPDATE changed: on
+    PostgreSQL in the same statement (the UPDATE's RETURNING feeds the upsert), on SQLite in
+    one more.
     """
     if not rows:
         return
     table = Delivery._meta.db_table
-    sent_at = now if status == Delivery.Status.SENT else None
+    sent = status == Delivery.Status.SENT
+    sent_at = now if sent else None
     with db_connection.cursor() as cursor:
         if db_connection.vendor == "postgresql":
             values = ", ".join(["(%s, %s)"] * len(rows))
-            cursor.execute(
+            update = (
                 f"UPDATE {table} AS delivery SET status = %s, {column} = batch.detail, "  # noqa: S608
                 "sent_at = COALESCE(%s::timestamptz, delivery.sent_at), updated_at = %s "
                 f"FROM (VALUES {values}) AS batch (id, detail) "
-                "WHERE delivery.id = batch.id::bigint",
-                [status, sent_at, now, *(value for row in rows for value in row)],
+                "WHERE delivery.id = batch.id::bigint"
             )
+            params = [status, sent_at, now, *(value for row in rows for value in row)]
+            if sent:
+                update = f"WITH sent_delivery AS ({update} RETURNING delivery.supporter_id) "
+                update += mailed_upsert_sql(sent_supporters="sent_delivery")
+                params.append(now)
+            cursor.execute(update, params)
         else:
             cursor.executemany(
                 f"UPDATE {table} SET status = %s, {column} = %s, "  # noqa: S608
                 "sent_at = COALESCE(%s, sent_at), updated_at = %s WHERE id = %s",
                 [(status, detail, sent_at, now, delivery_id) for delivery_id, detail in rows],
             )
+            if sent:
+                ids = [delivery_id for delivery_id, _ in rows]
+                placeholders = ", ".join(["%s"] * len(ids))
+                cursor.execute(
+                    mailed_upsert_sql(
+                        sent_supporters=f"(SELECT supporter_id FROM {table} "  # noqa: S608
+                        f"WHERE id IN ({placeholders}))"
+                    ),
+                    # In the statement's order: the time sent (its SELECT list), then the ids.
+                    [db_connection.ops.adapt_datetimefield_value(now), *ids],
+                )

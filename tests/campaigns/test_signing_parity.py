@@ -9,11 +9,13 @@ also checks the facts its name promises, so that on SQLite it checks the portabl
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from campaigns.counters import petition_count
 from campaigns.links import make_confirmation_token, make_petition_token
@@ -21,7 +23,7 @@ from campaigns.models import Petition, Signature
 from campaigns.signing import SignatureInput, SignatureRequest, record, signatures_record
 from campaigns.signing.portable import signatures_write_portable
 from campaigns.signing.postgres import signatures_write_postgres
-from supporters.models import ConsentRecord, Supporter
+from supporters.models import ConsentRecord, Engagement, Supporter
 from tests.factories import MailingFactory, PetitionFactory, SignatureFactory, SupporterFactory
 from tests.processes import purge_test_redis
 
@@ -90,6 +92,15 @@ def make_world(client) -> World:
         confirmed_at=None,
         consented=True,
     )
+    # Taken off the list by the sunset flow after a year of silence and a dozen mailings.
+    year_ago = timezone.now() - timedelta(days=365)
+    silent = SupporterFactory(email="silent@example.org", status=Supporter.Status.SUNSET, **known)
+    Engagement.objects.create(
+        supporter=silent,
+        last_mailed_at=year_ago,
+        last_engaged_at=year_ago,
+        mailings_since_engaged=12,
+    )
     # As if untouched since created, so that a later change shows as `touched`.
     Supporter.objects.update(updated_at=F("created_at"))
     return World(client, open_petition, confirming, second, mailing)
@@ -145,12 +156,31 @@ def snapshot(world: World, responses: list) -> dict:
         petition.slug: petition_count(petition.pk)
         for petition in (world.open, world.confirming, world.second)
     }
+    # What each writer records of who acted: times differ by writer, never what they say.
+    engagement = {
+        email: {
+            "mailed": last_mailed_at is not None,
+            "acted": last_acted_at is not None,
+            "engaged_by_acting": last_acted_at is not None and last_engaged_at == last_acted_at,
+            "mailings_since_engaged": mailings_since_engaged,
+        }
+        for email, last_mailed_at, last_acted_at, last_engaged_at, mailings_since_engaged in (
+            Engagement.objects.values_list(
+                "supporter__email",
+                "last_mailed_at",
+                "last_acted_at",
+                "last_engaged_at",
+                "mailings_since_engaged",
+            )
+        )
+    }
     emails = sorted((message.to[0], message.subject) for message in mail.outbox)
     answers = [(response.status_code, response.get("Location", "")) for response in responses]
     return {
         "supporters": supporters,
         "consents": consents,
         "signatures": signatures,
+        "engagement": engagement,
         "counts": counts,
         "emails": emails,
         "answers": answers,
@@ -241,6 +271,39 @@ def test_unsubscribed_signers_with_and_without_consent(run_scenario):
     rows = run_scenario(lambda world: [world.sign(world.open, "left@example.org")])
     left = rows["supporters"]["left@example.org"]
     assert (left["status"], left["unsubscribed"]) == ("subscribed", False)
+
+
+def test_a_fresh_signature_with_consent_brings_back_a_sunset_supporter(run_scenario):
+    rows = run_scenario(lambda world: [world.sign(world.open, "silent@example.org", consent=None)])
+    assert rows["supporters"]["silent@example.org"]["status"] == "sunset"
+    # Signing is engaging, consent or not: the count of unanswered mailings starts again.
+    assert rows["engagement"]["silent@example.org"] == {
+        "mailed": True,
+        "acted": True,
+        "engaged_by_acting": True,
+        "mailings_since_engaged": 0,
+    }
+    rows = run_scenario(lambda world: [world.sign(world.open, "silent@example.org")])
+    assert rows["supporters"]["silent@example.org"]["status"] == "subscribed"
+
+
+def test_every_signer_acted_and_a_closed_petition_records_no_engagement(run_scenario):
+    def scenario(world):
+        Petition.objects.filter(pk=world.second.pk).update(is_open=False)
+        return [
+            world.sign(world.open, "new@example.org"),
+            world.sign(world.open, "known@example.org", consent=None),
+            world.sign(world.second, "late@example.org"),
+        ]
+
+    rows = run_scenario(scenario)
+    assert set(rows["engagement"]) == {"new@example.org", "known@example.org", "silent@example.org"}
+    assert rows["engagement"]["new@example.org"] == {
+        "mailed": False,
+        "acted": True,
+        "engaged_by_acting": True,
+        "mailings_since_engaged": 0,
+    }
 
 
 def test_double_opt_in_subscribes_and_counts_only_once_confirmed(run_scenario):

@@ -54,8 +54,8 @@ def test_consent_subscribes_and_its_sql_agree_on_every_input():
         assert evaluate(sql) == expected, (consent, requires, proved)
 
 
-def test_consent_lifts_only_who_left_in_python_and_in_sql():
-    assert set(rules.CONSENT_LIFTS) == {Supporter.Status.UNSUBSCRIBED}
+def test_consent_lifts_only_who_left_or_went_silent_in_python_and_in_sql():
+    assert set(rules.CONSENT_LIFTS) == {Supporter.Status.UNSUBSCRIBED, Supporter.Status.SUNSET}
     for status in Supporter.Status:
         assert evaluate(rules.consent_lifts_sql(f"'{status.value}'")) == (
             status in rules.CONSENT_LIFTS
@@ -80,9 +80,9 @@ def test_a_blank_is_filled_and_a_value_never_overwritten_in_sql():
                 f"SELECT {expression} FROM ({row(**known)}) AS known, ({row(**new)}) AS new"  # noqa: S608
             )
             assert bool(cursor.fetchone()[0]) == fills, (known, new)
-        fill = rules.fill_blanks_sql("known", "new").replace(" = CASE", " AS x_CASE")
-        # Each SET clause's value: the known value when set, else the new one.
-        values = re.findall(r"CASE .*? END", fill)
+        # Each SET clause's value (after its " = "): the known value when set, else the new one.
+        clauses = re.split(r", (?=\w+ = )", rules.fill_blanks_sql("known", "new"))
+        values = [clause.split(" = ", 1)[1] for clause in clauses]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {', '.join(values)} FROM ({row(**known)}) AS known, ({row(**new)}) AS new"  # noqa: S608

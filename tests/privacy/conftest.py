@@ -14,7 +14,7 @@ from mailings.models import (
     OutboxMessage,
     TrackingEvent,
 )
-from supporters.models import Supporter, SupporterImport, SupporterImportRejection
+from supporters.models import Engagement, Supporter, SupporterImport, SupporterImportRejection
 from supporters.services import consent_record_create
 from tests.factories import MailingFactory, SignatureFactory, SupporterFactory, TagFactory
 
@@ -66,6 +66,12 @@ def zelda() -> Supporter:
         mailing=appeal, supporter=bystander, status=Delivery.Status.SENT, sent_at=sent_at,
         esp_message_id="pm-bystander",
     )  # fmt: skip
+    # What the workers kept of her habits, and of the bystander's.
+    for supporter in (zelda, bystander):
+        Engagement.objects.create(
+            supporter=supporter, last_mailed_at=sent_at, last_opened_at=sent_at,
+            last_acted_at=sent_at, last_engaged_at=sent_at,
+        )  # fmt: skip
     TrackingEvent.objects.create(
         delivery=delivered, esp="postmark", event_id="ev-1", event_type="delivered",
         message_id="pm-0f3c9a7e-zelda", recipient=EMAIL, occurred_at=sent_at,

@@ -88,7 +88,7 @@ def test_confirming_post_erases_and_says_so(client, zelda):
     response = client.post(urls(zelda)["erase"], follow=True)
 
     assert response.redirect_chain[-1][0] == urls(zelda)["change"]
-    assert "personal data removed from 10 tables" in response.content.decode()
+    assert "personal data removed from 11 tables" in response.content.decode()
     zelda.refresh_from_db()
     assert zelda.status == Supporter.Status.ERASED
     assert email_is_suppressed(EMAIL)

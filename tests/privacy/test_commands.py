@@ -49,7 +49,7 @@ def test_erase_command_erases_and_says_so_in_one_line(zelda):
     erased = manage("supporter_erase", EMAIL)
     assert erased.returncode == 0, erased.stderr
     assert erased.stdout.splitlines() == [
-        f"Erased supporter #{zelda.pk}: personal data removed from 10 tables; "
+        f"Erased supporter #{zelda.pk}: personal data removed from 11 tables; "
         "the address is on the suppression list."
     ]
     zelda.refresh_from_db()

@@ -14,6 +14,7 @@ from mailings.selectors import mailing_audience
 from privacy.services import email_erase, supporter_erase
 from supporters.models import (
     ConsentRecord,
+    Engagement,
     Supporter,
     SupporterAuditEntry,
     SupporterImportRejection,
@@ -74,6 +75,7 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_table(zelda):
     assert result.changed == {
         "Consent records": 1,
         "Tags": 2,
+        "Engagement": 1,
         "Deliveries": 2,
         "Tracking events": 4,
         "Link clicks": 1,
@@ -95,6 +97,8 @@ def test_erased_supporter_stays_as_an_anonymous_count(zelda):
     assert (zelda.first_name, zelda.last_name, zelda.postcode, str(zelda.country)) == ("",) * 4
     assert not zelda.tags.exists()
     assert not ConsentRecord.objects.filter(supporter=zelda).exists()
+    assert not Engagement.objects.filter(supporter=zelda).exists()
+    assert Engagement.objects.count() == 1  # the bystander's
     assert Signature.objects.filter(supporter=zelda).count() == 2
     deliveries = Delivery.objects.filter(supporter=zelda)
     assert sorted(deliveries.values_list("status", "esp_status")) == [
