@@ -61,7 +61,7 @@ from mailings.models import (
     TrackingEvent,
 )
 from mailings.reports.ledger import ledger_counts, report_counters_rebuild
-from supporters.models import Supporter
+from supporters.models import Engagement, Supporter
 
 # The benchmark's own Redis database by default (the web server's and the worker's broker),
 # emptied before and after. bench_webhooks uses 12, bench_sign 13, bench_send 14.
@@ -528,6 +528,12 @@ def _delete_run(run: str) -> None:
             )
         cursor.execute(
             f"DELETE FROM {TrackingEvent._meta.db_table} WHERE event_id LIKE %s",  # noqa: S608
+            [f"bench-{run}-%"],
+        )
+        # Opens and clicks wrote Engagement rows (supporters/engagement_records.py).
+        cursor.execute(
+            f"DELETE FROM {Engagement._meta.db_table} WHERE supporter_id IN "  # noqa: S608
+            f"(SELECT id FROM {Supporter._meta.db_table} WHERE email LIKE %s)",
             [f"bench-{run}-%"],
         )
         cursor.execute(

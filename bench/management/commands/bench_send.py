@@ -29,7 +29,7 @@ from mailings.content.senders import allowed_senders
 from mailings.models import Delivery, Mailing
 from mailings.selectors import mailing_delivery_counts
 from mailings.sending import mailing_send
-from supporters.models import Supporter, Tag
+from supporters.models import Engagement, Supporter, Tag
 
 SAMPLE_SECONDS = 0.2
 # The benchmark's own Redis database, so no other worker on this broker takes its tasks.
@@ -252,12 +252,19 @@ def _create_audience_and_mailing(run: str, recipients: int) -> tuple[Tag, Mailin
     return tag, mailing
 
 
+_OF_RUN_SUPPORTERS = (
+    f"supporter_id IN (SELECT id FROM {Supporter._meta.db_table} WHERE email LIKE %s)"  # noqa: S608
+)
+
+
 def _delete_run(run: str, tag: Tag, mailing: Mailing) -> None:
     """Remove everything the run created, set-based (an ORM cascade of 1M rows is slow)."""
     with transaction.atomic(), connection.cursor() as cursor:
         for table, condition, value in (
             (Delivery._meta.db_table, "mailing_id = %s", mailing.pk),
             (Supporter.tags.through._meta.db_table, "tag_id = %s", tag.pk),
+            # Sending wrote an Engagement row per recipient (supporters/engagement_records.py).
+            (Engagement._meta.db_table, _OF_RUN_SUPPORTERS, f"bench-{run}-%@example.invalid"),
             (Supporter._meta.db_table, "email LIKE %s", f"bench-{run}-%@example.invalid"),
         ):
             cursor.execute(f"DELETE FROM {table} WHERE {condition}", [value])  # noqa: S608

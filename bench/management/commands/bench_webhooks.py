@@ -32,7 +32,7 @@ from bench.worker_processes import redis_url_with_db, start_celery_worker
 from bench.wrk import run_wrk
 from campaigns.models import Campaign
 from mailings.models import Delivery, Mailing, TrackingEvent
-from supporters.models import Supporter
+from supporters.models import Engagement, Supporter
 
 LUA_SCRIPT = Path(__file__).resolve().parents[2] / "webhooks.lua"
 TRACKING_PATH = "/anymail/postmark/tracking/"
@@ -258,12 +258,19 @@ def _create_sent_mailing(run: str, count: int) -> tuple[Mailing, int]:
     return mailing, ids[0]
 
 
+_OF_RUN_SUPPORTERS = (
+    f"supporter_id IN (SELECT id FROM {Supporter._meta.db_table} WHERE email LIKE %s)"  # noqa: S608
+)
+
+
 def _delete_run(run: str, mailing: Mailing) -> None:
     """Remove everything the run created, set-based."""
     with transaction.atomic(), connection.cursor() as cursor:
         for model, condition, value in (
             (TrackingEvent, "message_id LIKE %s", f"bench-{run}-%"),
             (Delivery, "mailing_id = %s", mailing.pk),
+            # Opens and clicks wrote Engagement rows (supporters/engagement_records.py).
+            (Engagement, _OF_RUN_SUPPORTERS, f"bench-{run}-%@example.invalid"),
             (Supporter, "email LIKE %s", f"bench-{run}-%@example.invalid"),
         ):
             cursor.execute(
