@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
+from .engagement_admin import EngagementFieldsMixin
 from .exports import describe_filters, supporters_csv_response
 from .imports.admin import SupporterImportAdmin
 from .models import ConsentRecord, Supporter, SupporterAuditEntry, SupporterImport, Tag
@@ -25,7 +26,7 @@ class ConsentRecordInline(admin.TabularInline):
 
 
 @admin.register(Supporter)
-class SupporterAdmin(admin.ModelAdmin):
+class SupporterAdmin(EngagementFieldsMixin, admin.ModelAdmin):
     list_display = (
         "email",
         "first_name",

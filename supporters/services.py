@@ -196,15 +196,22 @@ def supporter_set_language(*, supporter_id: int, language: str) -> bool:
 
 
 # What each suppression may replace: a complaint outranks a bounce, a bounce an unsubscribe,
-# and nothing touches an erased supporter (their row is an anonymous count now).
+# each of them the sunset (which a fresh signature lifts, as it must not lift a bounce or a
+# complaint), and nothing touches an erased supporter (their row is an anonymous count now).
 SUPPRESSIBLE_FROM = {
     Supporter.Status.COMPLAINED: (
         Supporter.Status.SUBSCRIBED,
         Supporter.Status.UNSUBSCRIBED,
         Supporter.Status.BOUNCED,
+        Supporter.Status.SUNSET,
     ),
-    Supporter.Status.BOUNCED: (Supporter.Status.SUBSCRIBED, Supporter.Status.UNSUBSCRIBED),
-    Supporter.Status.UNSUBSCRIBED: (Supporter.Status.SUBSCRIBED,),
+    Supporter.Status.BOUNCED: (
+        Supporter.Status.SUBSCRIBED,
+        Supporter.Status.UNSUBSCRIBED,
+        Supporter.Status.SUNSET,
+    ),
+    # A sunset supporter who unsubscribes has said so: their own word outranks silence.
+    Supporter.Status.UNSUBSCRIBED: (Supporter.Status.SUBSCRIBED, Supporter.Status.SUNSET),
 }
 
 

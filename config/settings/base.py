@@ -185,6 +185,8 @@ CELERY_TASK_ROUTES = {
     "mailings.feedback.tasks.tracking_event_sweep_task": {"queue": "tracking"},
     # A long task that nobody waits on by the second, like a send batch: never transactional.
     "supporters.tasks.supporter_import_task": {"queue": "bulk"},
+    # One UPDATE over a re-permission mailing's recipients: long, and nobody waits on it.
+    "mailings.sending.tasks.mailing_sunset_task": {"queue": "bulk"},
     # Outbound webhooks wait on other people's servers: never in the way of signing or sending.
     "webhooks.tasks.*": {"queue": "webhooks"},
 }
@@ -208,6 +210,11 @@ CELERY_BEAT_SCHEDULE = {
     "tracking-events-sweep": {
         "task": "mailings.feedback.tasks.tracking_event_sweep_task",
         "schedule": RALLY_SWEEP_SECONDS,
+    },
+    # Re-permission mailings past RALLY_SUNSET_GRACE_DAYS suppress their silent recipients.
+    "mailings-sunset": {
+        "task": "mailings.sending.tasks.mailing_sunset_task",
+        "schedule": 3600.0,
     },
     # Uploads of imports nobody started are deleted (RALLY_IMPORT_DRAFT_HOURS).
     "supporter-import-drafts-expire": {

@@ -27,6 +27,7 @@ from mailings.reports.selectors import (
     mailing_report,
     mailings_compared,
 )
+from mailings.sending.sunset import mailing_sunset_summary
 from supporters.spreadsheets import csv_safe
 
 # JSON names the figures by these where they differ from the counters': opens are labelled.
@@ -140,6 +141,7 @@ class MailingReportPageView(MailingAdminView):
                 else ""
             ),
             progress_url=self.progress_url(mailing),
+            sunset=mailing_sunset_summary(mailing),
             compare_url=reverse(
                 "admin:mailings_report_compare", current_app=self.model_admin.admin_site.name
             ),

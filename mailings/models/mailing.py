@@ -357,6 +357,8 @@ class MailingAuditEntry(models.Model):
         AB_DECIDED = "ab_decided", "A/B test decided"
         AB_HELD = "ab_held", "A/B test winner held back"
         AB_STOPPED = "ab_stopped", "A/B test stopped"
+        # Its silent recipients suppressed, once its grace was over (mailings/sending/sunset.py).
+        SUNSET = "sunset", "Sunset: silent recipients suppressed"
 
     mailing = models.ForeignKey(
         Mailing, on_delete=models.SET_NULL, null=True, related_name="audit_entries"

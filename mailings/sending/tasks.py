@@ -54,6 +54,14 @@ def mailing_sweep_task() -> None:
     sweep_run_record()
 
 
+@shared_task(ignore_result=True)
+def mailing_sunset_task() -> None:
+    """Suppress the silent recipients of re-permission mailings past their grace. By beat."""
+    from mailings.sending.sunset import mailings_apply_due_sunsets
+
+    mailings_apply_due_sunsets()
+
+
 @shared_task(bind=True, ignore_result=True)
 def delivery_reconcile_unknown_task(self) -> None:
     """Ask the ESP about unknown deliveries (mailings/sending/reconcile/). By beat."""
