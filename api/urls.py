@@ -4,7 +4,7 @@ Action Network's hrefs have none, some clients add one, and a redirected POST lo
 
 from django.urls import re_path
 
-from api.views import openapi, people, root, tags
+from api.views import messages, openapi, people, petitions, queries, root, tags
 
 app_name = "api"
 
@@ -35,6 +35,23 @@ urlpatterns = [
         tags.tagging_view,
         name="tagging",
     ),
-    # Petitions and signatures (api/views/petitions.py), messages (api/views/messages.py) and
-    # queries (api/views/queries.py) are routed here, each by its own module's author.
+    route("petitions", petitions.petitions_view, name="petitions"),
+    route(r"petitions/(?P<petition_id>[^/]+)", petitions.petition_view, name="petition"),
+    route(
+        r"petitions/(?P<petition_id>[^/]+)/signatures", petitions.signatures_view, name="signatures"
+    ),
+    route(
+        r"petitions/(?P<petition_id>[^/]+)/signatures/(?P<signature_id>[^/]+)",
+        petitions.signature_view,
+        name="signature",
+    ),
+    route(
+        r"people/(?P<person_id>[^/]+)/signatures",
+        petitions.person_signatures_view,
+        name="person_signatures",
+    ),
+    route("messages", messages.messages_view, name="messages"),
+    route(r"messages/(?P<message_id>[^/]+)", messages.message_view, name="message"),
+    route("queries", queries.queries_view, name="queries"),
+    route(r"queries/(?P<query_id>[^/]+)", queries.query_view, name="query"),
 ]
