@@ -98,6 +98,14 @@ PAGE_PARAMETERS = [
         "schema": {"type": "integer", "minimum": 1, "maximum": 999999999},
         "description": "Items per page; more than max_pagesize gives max_pagesize",
     },
+    {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999999999999},
+        "description": "Set by the next link of a collection ordered by id: the page starts "
+        "after this id (api/hal.py, KEYSET_ORDER); other collections ignore it",
+    },
 ]
 
 
