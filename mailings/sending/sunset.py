@@ -5,8 +5,9 @@ whether they still want mail; its audience is the dormant tier (mailings/selecto
 recipients then have RALLY_SUNSET_GRACE_DAYS from when it finished sending to engage: open it,
 click in it, or sign anything. Beat runs mailings_apply_due_sunsets; once a mailing's grace is
 over, every recipient it was sent to who has not engaged since their message was sent, and is
-still subscribed, gets the status SUNSET with the reason "sunset". A fresh signature of their
-own with consent brings them back (supporters.services.CONSENT_LIFTS).
+still subscribed, gets the status SUNSET with the reason "sunset", and the signal
+supporters.signals.supporters_sunset names them. A fresh signature of their own with consent
+brings them back (supporters.services.CONSENT_LIFTS).
 
 Once per mailing: Mailing.sunset_applied_at is set by a conditional UPDATE in the transaction
 that suppresses, so two runs at once (two beats, a task redelivered) suppress once. Silence is
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from mailings.audit import mailing_audit_record
 from mailings.models import Delivery, Mailing, MailingAuditEntry
 from supporters.models import Engagement, Supporter
+from supporters.signals import supporters_sunset
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +73,12 @@ def mailing_apply_sunset(*, mailing_id: int) -> int | None:
     with transaction.atomic():
         if not _due(now).filter(pk=mailing_id).update(sunset_applied_at=now):
             return None
-        suppressed = _silent_subscribed_recipients(mailing_id).update(
-            status=Supporter.Status.SUNSET,
-            suppressed_at=now,
-            suppression_reason=SUNSET_REASON,
-            updated_at=now,
-        )
+        supporter_ids = _suppress_silent_recipients(mailing_id, now=now)
+        suppressed = len(supporter_ids)
+        if supporter_ids:
+            supporters_sunset.send(
+                sender=Supporter, supporter_ids=supporter_ids, mailing_id=mailing_id, at=now
+            )
         mailing = Mailing.objects.get(pk=mailing_id)
         mailing_audit_record(
             mailing=mailing,
@@ -93,6 +95,26 @@ def mailing_apply_sunset(*, mailing_id: int) -> int | None:
         extra={"mailing_id": mailing_id},
     )
     return suppressed
+
+
+def _suppress_silent_recipients(mailing_id: int, *, now: datetime) -> list[int]:
+    """Give the silent subscribed recipients the status SUNSET; return their ids.
+
+    One UPDATE … RETURNING (PostgreSQL and SQLite alike), which Django's update() cannot
+    express: the ids are for the `supporters_sunset` signal's receivers.
+    """
+    silent_sql, silent_params = (
+        _silent_subscribed_recipients(mailing_id).values("pk").query.sql_with_params()
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(Supporter._meta.db_table)} "  # noqa: S608
+            "SET status = %s, suppressed_at = %s, suppression_reason = %s, updated_at = %s "
+            f"WHERE id IN ({silent_sql}) RETURNING id",
+            [Supporter.Status.SUNSET, adapt(now), SUNSET_REASON, adapt(now), *silent_params],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def _silent_subscribed_recipients(mailing_id: int):

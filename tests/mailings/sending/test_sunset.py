@@ -25,6 +25,7 @@ from mailings.sending.tasks import mailing_sunset_task
 from supporters.engagement import tier_of
 from supporters.models import Engagement, SegmentCondition, Supporter
 from supporters.services import supporter_unsubscribe
+from supporters.signals import supporters_sunset
 from tests.factories import MailingFactory, PetitionFactory, SupporterFactory
 from tests.processes import wait_for
 from tests.sending_helpers import postmark_env, wait_until_finished
@@ -195,7 +196,19 @@ def test_only_a_sent_repermission_mailing_past_its_grace_is_ever_sunset(settings
         last_engaged_at=sent_at - timedelta(minutes=1)
     )
     bystander = dormant("not-a-recipient@example.org")
-    assert mailings_apply_due_sunsets() == {due.pk: 1}
+    received = []
+
+    def announce(sender, **arguments):
+        received.append(arguments)
+
+    supporters_sunset.connect(announce)
+    try:
+        assert mailings_apply_due_sunsets() == {due.pk: 1}
+    finally:
+        supporters_sunset.disconnect(announce)
+    assert [(args["supporter_ids"], args["mailing_id"]) for args in received] == [
+        ([silent.pk], due.pk)
+    ]
     silent.refresh_from_db()
     bystander.refresh_from_db()
     assert (silent.status, silent.suppression_reason) == (Status.SUNSET, SUNSET_REASON)
