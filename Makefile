@@ -53,6 +53,7 @@ bench: system-packages-bench install
 	$(BIN)/python manage.py bench_webhooks --events 20000 --concurrency 50
 	$(BIN)/python manage.py bench_report --deliveries 1000000 --events 200000
 	$(BIN)/python manage.py bench_import --rows 1000000 --supporters 2000000
+	$(BIN)/python manage.py bench_api --supporters 2000000 --requests 2000 --signups 6000 --concurrency 20
 
 # Re-resolve exact versions after changing pyproject.toml's dependencies. Versions already in
 # a lock file are kept; the dev lock is constrained by the runtime one, so they never disagree.
