@@ -10,3 +10,10 @@ from django.dispatch import Signal
 # Arguments: signature_ids, each a signature just created with its mailing set. mailings
 # counts them in each mailing's report.
 signatures_credited = Signal()
+
+# Signatures were created (campaigns/signing/record.py, after either writer wrote a batch).
+# Arguments: signature_ids. Sent when the batch's write has committed, or inside the
+# transaction of a batch that credits a mailing. webhooks tells integrators
+# (signature.created), and must cost next to nothing when nobody listens: signing is the
+# hot path.
+signatures_created = Signal()

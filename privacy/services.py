@@ -14,6 +14,7 @@ from django.db import transaction
 
 from supporters.audit import supporter_audit_record
 from supporters.models import Supporter, SupporterAuditEntry
+from supporters.signals import supporter_erasing
 from supporters.suppression import email_is_suppressed, email_suppress
 
 from .scrubbers import SCRUBBERS, ErasureSubject
@@ -57,6 +58,8 @@ class ErasureResult:
 
 
 def _erase(subject: ErasureSubject, *, actor) -> ErasureResult:
+    if subject.supporter_id is not None:
+        supporter_erasing.send(sender=Supporter, supporter_id=subject.supporter_id)
     email_suppress(subject.email)
     changed = {}
     for scrubber in SCRUBBERS:

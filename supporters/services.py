@@ -10,7 +10,12 @@ from django.utils import timezone
 from config.db import insert_unless_exists
 
 from .models import ConsentRecord, Language, Supporter
-from .signals import unsubscribed_by_mailing
+from .signals import (
+    supporter_subscribed,
+    supporter_suppressed,
+    supporter_unsubscribed,
+    unsubscribed_by_mailing,
+)
 
 # Fields a later sign-up may fill in when they are still blank, but never overwrite: anyone can
 # type anyone's email into a form, so a known supporter's details are not theirs to change.
@@ -119,11 +124,12 @@ def supporter_subscribe(*, supporter_id: int) -> bool:
 
     Fresh consent from someone who unsubscribed is a new opt-in; see CONSENT_LIFTS.
     """
-    return bool(
-        Supporter.objects.filter(pk=supporter_id, status__in=CONSENT_LIFTS).update(
-            status=Supporter.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
-        )
+    subscribed = Supporter.objects.filter(pk=supporter_id, status__in=CONSENT_LIFTS).update(
+        status=Supporter.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
     )
+    if subscribed:
+        supporter_subscribed.send(sender=Supporter, supporter_id=supporter_id)
+    return bool(subscribed)
 
 
 def supporter_unsubscribe(*, supporter_id: int, mailing_id: int | None = None) -> bool:
@@ -139,6 +145,8 @@ def supporter_unsubscribe(*, supporter_id: int, mailing_id: int | None = None) -
         updated = Supporter.objects.filter(
             pk=supporter_id, status=Supporter.Status.SUBSCRIBED
         ).update(status=Supporter.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now)
+        if updated:
+            supporter_unsubscribed.send(sender=Supporter, supporter_id=supporter_id)
         if updated and mailing_id is not None:
             unsubscribed_by_mailing.send(
                 sender=Supporter, supporter_id=supporter_id, mailing_id=mailing_id, at=now
@@ -237,4 +245,8 @@ def supporter_suppress(*, supporter_id: int, status: str, reason: str) -> bool:
     updated = Supporter.objects.filter(
         pk=supporter_id, status__in=SUPPRESSIBLE_FROM[status]
     ).update(**values)
+    if updated:
+        supporter_suppressed.send(
+            sender=Supporter, supporter_id=supporter_id, status=status, reason=reason
+        )
     return bool(updated)

@@ -18,3 +18,20 @@ unsubscribed_by_mailing = Signal()
 # mailing_id, at. For receivers that announce a suppression, as they would one by
 # supporter_suppress (an outbound webhook's supporter.suppressed).
 supporters_sunset = Signal()
+
+# A supporter's status became subscribed again on fresh consent (supporter_subscribe).
+# Arguments: supporter_id. webhooks tells integrators (supporter.subscribed).
+supporter_subscribed = Signal()
+
+# A subscribed supporter unsubscribed, by whatever way (supporter_unsubscribe). Arguments:
+# supporter_id. webhooks tells integrators (supporter.unsubscribed).
+supporter_unsubscribed = Signal()
+
+# The ESP's word took a supporter off the list (supporter_suppress). Arguments: supporter_id,
+# status (the new one), reason. webhooks tells integrators (supporter.suppressed).
+supporter_suppressed = Signal()
+
+# A supporter is being erased (privacy's erasure), sent before their row is scrubbed, while
+# it still describes them. Arguments: supporter_id. webhooks scrubs the events it keeps about
+# them in the same transaction, and tells integrators (supporter.erased, identifiers only).
+supporter_erasing = Signal()

@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from campaigns.confirmation import signature_confirmation_send
 from campaigns.counters import petition_count_add
 from campaigns.models import Petition, Signature
-from campaigns.signals import signatures_credited
+from campaigns.signals import signatures_created, signatures_credited
 from config.lib.group_commit import BatchAbandoned, GroupCommit
 from supporters.services import truncate_ip
 
@@ -96,6 +96,9 @@ def signatures_record(requests: Sequence[SignatureRequest]) -> list[SignatureOut
         ]
         if credited:
             signatures_credited.send(sender=Signature, signature_ids=credited)
+        created = [outcome.signature_id for outcome in outcomes if outcome.created]
+        if created:
+            signatures_created.send(sender=Signature, signature_ids=created)
     # Run at once when the write has committed, or when an enclosing transaction does.
     newly_counted: Counter[int] = Counter()
     for request, outcome in zip(requests, outcomes, strict=True):

@@ -18,6 +18,7 @@ from mailings.models import Delivery, Mailing, MailingAuditEntry
 from mailings.selectors import mailing_audience_counts
 from mailings.sending import tasks
 from mailings.sending.snapshot import delivery_snapshot
+from mailings.signals import mailing_sent
 
 logger = logging.getLogger(__name__)
 
@@ -187,5 +188,6 @@ def mailing_finish_if_done(*, mailing_id: int) -> bool:
         return True
     if done.exclude(testing).update(status=Mailing.Status.SENT, finished_at=now, updated_at=now):
         _log_change(mailing_id, "Mailing sent to everyone")
+        mailing_sent.send(sender=Mailing, mailing_id=mailing_id)
         return True
     return False
