@@ -216,6 +216,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mailings.sending.tasks.mailing_sunset_task",
         "schedule": 3600.0,
     },
+    # Webhook deliveries that are due are queued again from PostgreSQL: retries left to the
+    # sweep, and tasks a Redis restart or a dead worker lost (webhooks/services.py).
+    "webhook-deliveries-sweep": {
+        "task": "webhooks.tasks.webhook_deliveries_sweep_task",
+        "schedule": RALLY_SWEEP_SECONDS,
+    },
     # Uploads of imports nobody started are deleted (RALLY_IMPORT_DRAFT_HOURS).
     "supporter-import-drafts-expire": {
         "task": "supporters.tasks.supporter_import_drafts_expire_task",
