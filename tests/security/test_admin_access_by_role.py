@@ -33,6 +33,7 @@ from supporters.tokens import read_unsubscribe_mailto_token, read_unsubscribe_to
 from tests.security.conftest import role_user
 from tests.security.walk import Writes, admin_urls, shown_forms
 from tests.security.world import world_build
+from webhooks.models import WebhookDelivery, WebhookSubscription
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ SERVICE_WRITES = {Delivery: ("mailings.send_mailing", "mailings.control_mailing"
 # in its history, by design; a staff user without permissions sees none of it either.
 PERSONAL_MODELS = {
     Supporter, ConsentRecord, Signature, Delivery, TrackingEvent, OutboxMessage,
-    SupporterImport, SupporterAuditEntry,
+    SupporterImport, SupporterAuditEntry, WebhookSubscription, WebhookDelivery,
 }  # fmt: skip
 # A model whose admin gates viewing with a permission of its own, not view_<model>.
 VIEW_PERMISSIONS = {SupporterImport: "supporters.import_supporters"}

@@ -42,6 +42,7 @@ from tests.factories import (
     SupporterFactory,
     TagFactory,
 )
+from webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 
 def marker(label: str) -> str:
@@ -231,6 +232,26 @@ def world_build(text=marker) -> World:
             status=201, written=text("apiauditentry")[:1000],
         ),
         "apiauditentry",
+    )  # fmt: skip
+    subscription = world.add(
+        WebhookSubscription.objects.create(
+            url="https://crm.example.org/hooks/rally", events=["signature.created"],
+            secret=text("webhooksubscription")[:200], created_by=operator,
+        ),
+        "webhooksubscription",
+    )  # fmt: skip
+    event = world.add(
+        WebhookEvent.objects.create(
+            type="signature.created", created_at=timezone.now(), supporter_id=supporter.pk,
+            payload={"type": "signature.created", "data": {"note": text("webhookevent")}},
+        )
+    )  # fmt: skip
+    world.add(
+        WebhookDelivery.objects.create(
+            event=event, subscription=subscription, status="failed", attempts=1,
+            response_status=500, response_body=text("webhookdelivery"),
+        ),
+        "webhookdelivery",
     )  # fmt: skip
     # Tableless (the operator's page of workers and queues): its admin is that page alone, with
     # no row in its URL, so an unsaved instance stands for it.
