@@ -18,6 +18,7 @@ from supporters.signals import (
     supporter_subscribed,
     supporter_suppressed,
     supporter_unsubscribed,
+    supporters_sunset,
 )
 
 from . import services
@@ -47,28 +48,34 @@ def signatures_created_received(sender, signature_ids, **kwargs) -> None:
         _after_commit(services.webhook_signature_events_record, signature_ids=list(signature_ids))
 
 
-def _supporter_event(event_type: str, supporter_id: int) -> None:
+def _supporter_events(event_type: str, supporter_ids: list[int]) -> None:
     if event_type_is_subscribed(event_type):
         _after_commit(
-            services.webhook_supporter_event_record,
+            services.webhook_supporter_events_record,
             event_type=event_type,
-            supporter_id=supporter_id,
+            supporter_ids=supporter_ids,
         )
 
 
 @receiver(supporter_subscribed, dispatch_uid="webhooks.supporter_subscribed")
 def supporter_subscribed_received(sender, supporter_id, **kwargs) -> None:
-    _supporter_event(SUPPORTER_SUBSCRIBED, supporter_id)
+    _supporter_events(SUPPORTER_SUBSCRIBED, [supporter_id])
 
 
 @receiver(supporter_unsubscribed, dispatch_uid="webhooks.supporter_unsubscribed")
 def supporter_unsubscribed_received(sender, supporter_id, **kwargs) -> None:
-    _supporter_event(SUPPORTER_UNSUBSCRIBED, supporter_id)
+    _supporter_events(SUPPORTER_UNSUBSCRIBED, [supporter_id])
 
 
 @receiver(supporter_suppressed, dispatch_uid="webhooks.supporter_suppressed")
 def supporter_suppressed_received(sender, supporter_id, **kwargs) -> None:
-    _supporter_event(SUPPORTER_SUPPRESSED, supporter_id)
+    _supporter_events(SUPPORTER_SUPPRESSED, [supporter_id])
+
+
+@receiver(supporters_sunset, dispatch_uid="webhooks.supporters_sunset")
+def supporters_sunset_received(sender, supporter_ids, **kwargs) -> None:
+    """The sunset flow suppresses for silence, set-based: each is a supporter.suppressed."""
+    _supporter_events(SUPPORTER_SUPPRESSED, list(supporter_ids))
 
 
 @receiver(supporter_erasing, dispatch_uid="webhooks.supporter_erasing")

@@ -143,13 +143,20 @@ def webhook_signature_events_record(*, signature_ids: list[int]) -> list[int]:
     )
 
 
-def webhook_supporter_event_record(*, event_type: str, supporter_id: int) -> list[int]:
-    supporter = Supporter.objects.filter(pk=supporter_id).first()
-    if supporter is None or supporter.status == Supporter.Status.ERASED:
-        return []  # erased since: their erasure is the event, and it names nobody
+def webhook_supporter_events_record(*, event_type: str, supporter_ids: list[int]) -> list[int]:
+    """Record one event of `event_type` per supporter, each with their OSDI person."""
+    # Erased since: their erasure is the event, and it names nobody.
+    supporters = (
+        Supporter.objects.filter(pk__in=supporter_ids)
+        .exclude(status=Supporter.Status.ERASED)
+        .order_by("pk")
+    )
     return webhook_events_record(
         event_type=event_type,
-        subjects=[EventSubject(payloads.person_data(supporter), supporter.pk)],
+        subjects=[
+            EventSubject(payloads.person_data(supporter), supporter.pk)
+            for supporter in supporters.iterator(chunk_size=1000)
+        ],
     )
 
 

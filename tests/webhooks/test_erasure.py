@@ -7,7 +7,11 @@ from privacy.services import supporter_erase
 from supporters.services import supporter_unsubscribe
 from tests.factories import SupporterFactory
 from webhooks.models import WebhookDelivery, WebhookEvent
-from webhooks.services import webhook_delivery_attempt, webhook_subscription_create
+from webhooks.services import (
+    webhook_delivery_attempt,
+    webhook_subscription_create,
+    webhook_supporter_events_record,
+)
 
 from .conftest import SECRET
 
@@ -62,16 +66,14 @@ def test_erasure_scrubs_pending_events_and_announces_itself_by_identifier_alone(
 
 def test_an_event_recorded_after_the_erasure_names_nobody(endpoint):
     """A change committed just before an erasure, its event recorded just after, stays quiet."""
-    from webhooks.services import webhook_supporter_event_record
-
     webhook_subscription_create(
         url=endpoint.url(), events=["supporter.unsubscribed"], secret=SECRET
     )
     supporter = SupporterFactory(email="late@example.org")
     supporter_erase(supporter_id=supporter.pk)
     assert (
-        webhook_supporter_event_record(
-            event_type="supporter.unsubscribed", supporter_id=supporter.pk
+        webhook_supporter_events_record(
+            event_type="supporter.unsubscribed", supporter_ids=[supporter.pk]
         )
         == []
     )

@@ -6,12 +6,14 @@ through the send queue to a fake Postmark. Each step reaches the integrator's en
 """
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from api.hal import site_base_url
 from api.representations.actions import message_representation, signature_representation
@@ -21,6 +23,7 @@ from campaigns.models import Signature
 from espfakes import FakePostmark
 from mailings.models import Mailing
 from mailings.sending import mailing_send
+from mailings.sending.sunset import mailing_apply_sunset
 from supporters.models import Supporter
 from supporters.services import supporter_unsubscribe
 from supporters.tokens import make_unsubscribe_token
@@ -208,3 +211,25 @@ def test_signing_asks_nothing_of_the_webhooks_tables_while_its_answer_is_cached(
     touching = [query["sql"] for query in queries if "webhooks_" in query["sql"]]
     assert touching == []
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_sunset_flow_announces_each_supporter_it_suppresses(
+    settings, django_capture_on_commit_callbacks
+):
+    webhook_subscription_create(
+        url="https://crm.example.org/hook", events=["supporter.suppressed"], secret=SECRET
+    )
+    silent = SupporterFactory(email="silent@example.org")
+    mailing = MailingFactory(
+        purpose=Mailing.Purpose.REPERMISSION,
+        status=Mailing.Status.SENT,
+        finished_at=timezone.now() - timedelta(days=settings.RALLY_SUNSET_GRACE_DAYS, hours=1),
+    )
+    DeliveryFactory(mailing=mailing, supporter=silent, sent_at=mailing.finished_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert mailing_apply_sunset(mailing_id=mailing.pk) == 1
+    event = WebhookEvent.objects.get()
+    assert event.type == "supporter.suppressed" and event.supporter_id == silent.pk
+    assert event.payload["data"]["identifiers"] == [f"rally:{silent.uuid}"]
+    assert WebhookDelivery.objects.filter(event=event).count() == 1
