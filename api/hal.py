@@ -193,22 +193,31 @@ def collection_page(
     `path` is the collection's path under the base URL (e.g. "people"); `represent` turns a
     row into its representation given the base URL. The queryset must be ordered. A page past
     the last one is refused with a 404 naming the last page (page 1 of an empty collection is
-    an empty page).
+    an empty page). The page is read with one row more than it shows, so that `next` is there
+    exactly when another row is, and a page is past the end exactly when it is empty, whatever
+    a count reused from earlier says; the last page needs no count at all.
     """
     page, per_page = page_parameters(request)
     keyset = tuple(queryset.query.order_by) == KEYSET_ORDER
     after = _after_parameter(request) if keyset else None
-    total_records = collection_count(queryset)
+    start = (page - 1) * per_page
+    if after is not None:
+        rows = list(queryset.filter(pk__gt=after)[: per_page + 1])
+    else:
+        rows = list(queryset[start : start + per_page + 1])
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
+    if has_next:
+        total_records = max(collection_count(queryset), start + len(rows) + 1)
+    elif rows or page == 1:
+        total_records = start + len(rows)
+    else:
+        total_records = collection_count(queryset)
     total_pages = max(1, -(-total_records // per_page))
-    if page > total_pages:
+    if not rows and page > 1:
         raise ApiError(
             404, f"page {page} is past the end: this collection has {total_pages} page(s)"
         )
-    if after is not None:
-        rows = list(queryset.filter(pk__gt=after)[:per_page])
-    else:
-        start = (page - 1) * per_page
-        rows = list(queryset[start : start + per_page])
     embedded = [represent(row, base_url=base_url) for row in rows]
     href = f"{base_url}/{path}"
 
@@ -220,8 +229,8 @@ def collection_page(
         return f"{href}?{urlencode(query)}"
 
     links: dict = {"self": link(page_href(page, after_id=after) if request.GET else href)}
-    if page < total_pages:
-        last_id = getattr(rows[-1], "pk", None) if keyset and rows else None
+    if has_next:
+        last_id = getattr(rows[-1], "pk", None) if keyset else None
         links["next"] = link(page_href(page + 1, after_id=last_id))
     if page > 1:
         links["previous"] = link(page_href(page - 1))

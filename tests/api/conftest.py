@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from django.core.cache import cache
 
 from api.auth import forget_tokens
 from api.services.tokens import api_token_create
@@ -53,12 +54,14 @@ class Osdi:
 
 
 @pytest.fixture(autouse=True)
-def _tokens_forgotten():
-    # A token id is reused on SQLite after a flush; what one test's process read of it must
-    # not answer for another's.
+def _tokens_and_counts_forgotten():
+    # A token id is reused on SQLite after a flush, and a collection's count is reused for a
+    # while (api/hal.py): what one test's process read must not answer for another's.
     forget_tokens()
+    cache.clear()
     yield
     forget_tokens()
+    cache.clear()
 
 
 @pytest.fixture

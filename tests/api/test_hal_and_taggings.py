@@ -184,3 +184,23 @@ def test_answers_match_the_openapi_description(osdi):
     ]  # fmt: skip
     for path_template, method, response in answers:
         check(path_template, method, response)
+
+
+def test_a_large_collections_count_may_be_seconds_old_but_its_pages_are_exact(osdi, monkeypatch):
+    import api.hal
+
+    monkeypatch.setattr(api.hal, "COUNT_CACHE_FROM", 3)
+    reader = osdi("read")
+    for _ in range(4):
+        SupporterFactory()
+    assert reader.get("people?per_page=2").json()["total_records"] == 4
+    for _ in range(3):
+        SupporterFactory()
+    first = reader.get("people?per_page=2").json()
+    assert first["total_records"] == 4  # as counted a moment ago
+    pages = [first]
+    while "next" in pages[-1]["_links"]:
+        pages.append(reader.get(pages[-1]["_links"]["next"]["href"]).json())
+    assert sum(len(page["_embedded"]["osdi:people"]) for page in pages) == 7
+    assert (pages[-1]["page"], pages[-1]["total_records"], pages[-1]["total_pages"]) == (4, 7, 4)
+    assert reader.get("people?per_page=2&page=5").status_code == 404
