@@ -41,7 +41,7 @@ def tier_q(tier: str, *, now: datetime | None = None) -> Q:
     there is no row; dormant is an EXISTS over the engagement table; lapsing is neither. So the
     three partition every supporter. (Active as an EXISTS OR'd with "no row and joined
     recently" cannot be planned as a join: PostgreSQL ran both subqueries once per supporter,
-    many times slower at a large list than the join; docs/performance.md, "Segments".)
+    many times slower at a large list than the join; docs/performance.md, "Segment counts".)
     """
     active_since, dormant_before = _cutoffs(now)
     # The join to engagement is nullable, so the ORM makes it LEFT OUTER, and COALESCE is never
