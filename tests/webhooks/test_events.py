@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -34,7 +34,7 @@ from tests.processes import wait_for
 from tests.sending_helpers import make_audience, postmark_env, wait_until_finished
 from tests.webhooks.receiver import signature_is_valid
 from webhooks.event_types import EVENT_TYPES
-from webhooks.models import WebhookDelivery, WebhookEvent
+from webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 from webhooks.services import webhook_subscription_create
 
 from .conftest import SECRET
@@ -233,3 +233,17 @@ def test_the_sunset_flow_announces_each_supporter_it_suppresses(
     assert event.type == "supporter.suppressed" and event.supporter_id == silent.pk
     assert event.payload["data"]["identifiers"] == [f"rally:{silent.uuid}"]
     assert WebhookDelivery.objects.filter(event=event).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_database_that_cannot_say_who_listens_costs_the_change_nothing(caplog):
+    """The question is asked in a savepoint: failing, it leaves the caller's transaction whole."""
+    supporter = SupporterFactory()
+    with connection.cursor() as cursor:
+        # Gone for this test's transaction alone, as if its migration had not been run.
+        cursor.execute(f"ALTER TABLE {WebhookSubscription._meta.db_table} RENAME TO webhooks_away")
+    with transaction.atomic():
+        assert supporter_unsubscribe(supporter_id=supporter.pk)
+        supporter.refresh_from_db()  # the transaction still answers
+    assert supporter.status == Supporter.Status.UNSUBSCRIBED
+    assert "Could not read the webhook subscriptions" in caplog.text
