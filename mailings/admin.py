@@ -41,8 +41,9 @@ AB_TEST_FIELDS = (
     "ab_without_winner",
 )  # fmt: skip
 AUDIENCE_FIELDS = (
-    "audience_include_tags", "audience_exclude_tags", "audience_signed_petition",
-    "audience_not_signed_petition", "audience_language", "audience_country",
+    "audience_segment", "audience_include_tags", "audience_exclude_tags",
+    "audience_signed_petition", "audience_not_signed_petition", "audience_language",
+    "audience_country", "purpose", "include_dormant",
 )  # fmt: skip
 
 

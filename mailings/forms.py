@@ -32,6 +32,8 @@ AB_SETTINGS_WITH_DEFAULTS = (
     "ab_min_deliveries",
     "ab_without_winner",
 )
+# A mailing's purpose is kept as it is by a form posted without it (a script that predates it).
+KEPT_WHEN_OMITTED = ("purpose",)
 
 
 class HeaderChecks:
@@ -111,7 +113,7 @@ class MailingAdminForm(ContentChecks, forms.ModelForm):
             self.fields["text_body"].required = False
         # The A/B test's settings have defaults, which a form posted without them (a script, a
         # mailing that tests nothing) keeps.
-        for name in AB_SETTINGS_WITH_DEFAULTS:
+        for name in (*AB_SETTINGS_WITH_DEFAULTS, *KEPT_WHEN_OMITTED):
             if name in self.fields:
                 self.fields[name].required = False
         self.senders = {sender.key: sender for sender in allowed_senders()}
@@ -129,10 +131,10 @@ class MailingAdminForm(ContentChecks, forms.ModelForm):
 
     @cached_property
     def changed_data(self) -> list[str]:
-        """The fields changed, bar A/B settings the post left out (their defaults are kept)."""
+        """The fields changed, bar settings the post left out (their defaults are kept)."""
         omitted = {
             name
-            for name in AB_SETTINGS_WITH_DEFAULTS
+            for name in (*AB_SETTINGS_WITH_DEFAULTS, *KEPT_WHEN_OMITTED)
             if name in self.fields
             and self.fields[name].widget.value_omitted_from_data(
                 self.data, self.files, self.add_prefix(name)
@@ -151,6 +153,9 @@ class MailingAdminForm(ContentChecks, forms.ModelForm):
         for name in AB_SETTINGS_WITH_DEFAULTS:
             if name in self.fields and cleaned_data.get(name) in (None, ""):
                 cleaned_data[name] = Mailing._meta.get_field(name).get_default()
+        for name in KEPT_WHEN_OMITTED:
+            if name in self.fields and not cleaned_data.get(name):
+                cleaned_data[name] = getattr(self.instance, name)
         sender = self.senders.get(cleaned_data.get("sender"))
         if sender is not None and not self.fields["sender"].disabled:
             self.instance.from_name = sender.name

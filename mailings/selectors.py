@@ -5,19 +5,22 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Signature
 from mailings.content.rendering import compiled_mailing
 from mailings.models import Delivery, LinkClick, Mailing
 from mailings.report_figures import DELIVERY_FIGURES
-from supporters.models import MAILABLE, Language, Supporter
+from mailings.segments import segment_q
+from supporters.engagement import Tier, tier_q
+from supporters.models import MAILABLE, Language, Segment, Supporter
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class AudienceConditions:
 
     An empty value sets no condition. The admin's live count builds one from the query string
     (mailings/admin_views/audience.py); everything else takes a mailing's with `of`.
+    `segment_id`, `include_dormant` and `purpose` are the mailing's fields of those names
+    (`audience_segment`, …): a saved segment the other conditions narrow, the opt-in to dormant
+    supporters, and whether this is a re-permission mailing, which goes to the dormant alone.
     """
 
     include_tag_ids: frozenset[int] = frozenset()
@@ -34,6 +40,9 @@ class AudienceConditions:
     not_signed_petition_id: int | None = None
     language: str = ""
     country: str = ""
+    segment_id: int | None = None
+    include_dormant: bool = False
+    purpose: str = Mailing.Purpose.APPEAL
 
     @classmethod
     def of(cls, mailing: Mailing) -> "AudienceConditions":
@@ -45,10 +54,25 @@ class AudienceConditions:
             not_signed_petition_id=mailing.audience_not_signed_petition_id,
             language=mailing.audience_language,
             country=mailing.audience_country,
+            segment_id=mailing.audience_segment_id,
+            include_dormant=mailing.include_dormant,
+            purpose=mailing.purpose,
         )
 
+    @property
+    def dormant_only(self) -> bool:
+        """Whether the audience is the dormant supporters alone (a re-permission mailing)."""
+        return self.purpose == Mailing.Purpose.REPERMISSION
 
-def audience_for(conditions: AudienceConditions) -> QuerySet[Supporter]:
+    @property
+    def leaves_out_dormant(self) -> bool:
+        """Whether dormant supporters are left out: Rally's default, unless the mailing opts in."""
+        return settings.RALLY_EXCLUDE_DORMANT and not self.include_dormant and not self.dormant_only
+
+
+def audience_for(
+    conditions: AudienceConditions, *, now: datetime | None = None
+) -> QuerySet[Supporter]:
     """Return the mailable supporters (supporters.models.MAILABLE) who match every condition set.
 
     A supporter who paused their mail (supporters.services.supporter_pause) has `paused_until`
@@ -56,8 +80,30 @@ def audience_for(conditions: AudienceConditions) -> QuerySet[Supporter]:
     does every snapshot before it freezes an audience). Asking for None, not for a date in the
     past, lets the count read the index of the mailable alone (`supporter_mailable_audience`),
     with nothing to check for each of its entries.
+
+    A segment's members are read as of `now` (its relative dates, the engagement tiers), and so
+    are the dormant (supporters/engagement.py): left out while RALLY_EXCLUDE_DORMANT is on and
+    the conditions do not opt in, and the whole audience of a re-permission mailing. The
+    snapshot builds the query once, so every slice of it reads the same `now`.
     """
+    audience = _audience_without_dormant_rule(conditions, now=now)
+    if conditions.dormant_only:
+        return audience.filter(tier_q(Tier.DORMANT, now=now))
+    if conditions.leaves_out_dormant:
+        return audience.exclude(tier_q(Tier.DORMANT, now=now))
+    return audience
+
+
+def _audience_without_dormant_rule(
+    conditions: AudienceConditions, *, now: datetime | None
+) -> QuerySet[Supporter]:
     audience = Supporter.objects.filter(MAILABLE)
+    if conditions.segment_id:
+        segment = Segment.objects.filter(pk=conditions.segment_id).first()
+        # A segment that does not exist (a form's, deleted meanwhile) is one nobody is in, as a
+        # tag or petition that does not exist is a condition nobody meets. Not .none(): the
+        # snapshot compiles the query into its own SQL, which an empty queryset cannot give.
+        audience = audience.filter(segment_q(segment, now=now) if segment else Q(pk__isnull=True))
     if conditions.include_tag_ids:
         audience = audience.filter(
             Exists(
@@ -100,6 +146,58 @@ def audience_for(conditions: AudienceConditions) -> QuerySet[Supporter]:
 def mailing_audience(mailing: Mailing) -> QuerySet[Supporter]:
     """Return the subscribed supporters who match every audience condition of a mailing."""
     return audience_for(AudienceConditions.of(mailing))
+
+
+def audience_dormant_left_out_count(conditions: AudienceConditions) -> int:
+    """Count the dormant supporters the conditions would pick but the dormant rule leaves out.
+
+    For the confirmation page: 0 when the mailing opts in, goes to the dormant alone, or
+    Rally sends to the dormant anyway (RALLY_EXCLUDE_DORMANT off).
+    """
+    if not conditions.leaves_out_dormant:
+        return 0
+    now = timezone.now()
+    matching = _audience_without_dormant_rule(conditions, now=now)
+    return sum(_counts_by_language(matching.filter(tier_q(Tier.DORMANT, now=now))).values())
+
+
+@dataclass(frozen=True)
+class ListProtection:
+    """How the organisation's list protection applies to a mailing, for its confirmation page.
+
+    - `dormant`: "excluded" (Rally's default: the dormant are left out), "included" (the
+      mailing opts in), "only" (a re-permission mailing: the dormant alone) or "off"
+      (RALLY_EXCLUDE_DORMANT is off: the dormant are mailed as anyone else);
+    - `dormant_left_out`: the dormant who match the audience's conditions and are left out;
+    - `dormant_days`, `dormant_mailings`: what makes a supporter dormant (the settings);
+    - `cap_per_day`, `cap_per_week`: the frequency cap (0: off), applied at claim.
+    """
+
+    dormant: str
+    dormant_left_out: int
+    dormant_days: int
+    dormant_mailings: int
+    cap_per_day: int
+    cap_per_week: int
+
+
+def mailing_list_protection(mailing: Mailing) -> ListProtection:
+    """Say how dormant supporters and the frequency cap apply to a mailing; count the left out."""
+    conditions = AudienceConditions.of(mailing)
+    if conditions.dormant_only:
+        dormant = "only"
+    elif not settings.RALLY_EXCLUDE_DORMANT:
+        dormant = "off"
+    else:
+        dormant = "included" if conditions.include_dormant else "excluded"
+    return ListProtection(
+        dormant=dormant,
+        dormant_left_out=audience_dormant_left_out_count(conditions),
+        dormant_days=settings.RALLY_ENGAGEMENT_DORMANT_DAYS,
+        dormant_mailings=settings.RALLY_ENGAGEMENT_DORMANT_MAILINGS,
+        cap_per_day=max(settings.RALLY_FREQUENCY_CAP_PER_DAY, 0),
+        cap_per_week=max(settings.RALLY_FREQUENCY_CAP_PER_WEEK, 0),
+    )
 
 
 @contextmanager
@@ -182,14 +280,34 @@ def mailing_audience_counts(mailing: Mailing) -> AudienceCounts:
 
 
 def audience_counts(conditions: AudienceConditions) -> AudienceCounts:
-    """Count the audience the conditions pick, by supporter language, every language present."""
+    """Count the audience the conditions pick, by supporter language, every language present.
+
+    Where the dormant are left out, the count is everyone the conditions pick less the dormant
+    among them, each counted on its own: the first reads the index of the mailable alone, as a
+    count did before the dormant rule, and the second starts from the dormant (the engagement
+    table's index on last_engaged_at), few beside the list. Asked as one query, NOT EXISTS
+    would take every member of the audience through the engagement table.
+    """
+    if not conditions.leaves_out_dormant:
+        by_language = _counts_by_language(audience_for(conditions))
+    else:
+        now = timezone.now()
+        matching = _audience_without_dormant_rule(conditions, now=now)
+        by_language = _counts_by_language(matching)
+        dormant = _counts_by_language(matching.filter(tier_q(Tier.DORMANT, now=now)))
+        for language, n in dormant.items():
+            by_language[language] -= n
+    return AudienceCounts(count=sum(by_language.values()), by_language=by_language)
+
+
+def _counts_by_language(audience: QuerySet[Supporter]) -> dict[str, int]:
     by_language = dict.fromkeys(Language.values, 0)
-    query = audience_for(conditions).values_list("language").annotate(n=Count("*")).order_by()
+    query = audience.values_list("language").annotate(n=Count("*")).order_by()
     with _planned_for_one_process():
         rows = list(query)
     for language, n in rows:
         by_language[language] = by_language.get(language, 0) + n
-    return AudienceCounts(count=sum(by_language.values()), by_language=by_language)
+    return by_language
 
 
 # The window the sending rate is measured over: long enough to smooth out batches, short enough

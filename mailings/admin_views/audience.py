@@ -30,6 +30,9 @@ PETITION_PARAMETERS = {
     "audience_signed_petition": "signed_petition_id",
     "audience_not_signed_petition": "not_signed_petition_id",
 }
+# The dormant opt-in is a checkbox: the script sends "on" when it is ticked, "" when not.
+CHECKED_VALUES = {"on": True, "true": True, "1": True, "": False, "off": False, "false": False,
+                  "0": False}  # fmt: skip
 # What a database integer column holds: a larger id would fail in the query, not here.
 MAX_ID = 2**63 - 1
 
@@ -91,6 +94,22 @@ def conditions_from_query(query: QueryDict, *, base: AudienceConditions) -> Audi
                 "(e.g. GB for the United Kingdom)."
             )
         changes["country"] = country
+    if "audience_segment" in query:
+        value = query["audience_segment"].strip()
+        changes["segment_id"] = _id("audience_segment", value) if value else None
+    if "include_dormant" in query:
+        value = query["include_dormant"].strip().lower()
+        if value not in CHECKED_VALUES:
+            raise ConditionError(f"include_dormant: “{value}” is neither on nor off.")
+        changes["include_dormant"] = CHECKED_VALUES[value]
+    if "purpose" in query:
+        purpose = query["purpose"].strip()
+        if purpose not in Mailing.Purpose.values:
+            raise ConditionError(
+                f"purpose: “{purpose}” is not a mailing's purpose "
+                f"({', '.join(Mailing.Purpose.values)})."
+            )
+        changes["purpose"] = purpose
     return dataclasses.replace(base, **changes)
 
 
@@ -114,6 +133,9 @@ def conditions_query(conditions: AudienceConditions) -> str:
         pairs.append((parameter, getattr(conditions, attribute) or ""))
     pairs.append(("audience_language", conditions.language))
     pairs.append(("audience_country", conditions.country.strip().upper()))
+    pairs.append(("audience_segment", conditions.segment_id or ""))
+    pairs.append(("include_dormant", "on" if conditions.include_dormant else ""))
+    pairs.append(("purpose", conditions.purpose))
     return urlencode(pairs)
 
 

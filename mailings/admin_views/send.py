@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from mailings.models import Mailing
-from mailings.selectors import mailing_audience_counts
+from mailings.selectors import mailing_audience_counts, mailing_list_protection
 from mailings.sending import (
     MailingStateError,
     SendRequestOutcome,
@@ -230,6 +230,8 @@ def _page(request, model_admin, mailing, template, page_name, form, refusal, **e
         "shown_version": mailing.updated_at.isoformat(),
         "change_url": _change_url(mailing),
         "ab_labels": ab_labels(mailing) if mailing.ab_test_share else [],
+        # The organisation's defaults that decide who is left out, stated before anything goes.
+        "protection": mailing_list_protection(mailing),
         **extra,
     }
     return TemplateResponse(request, f"admin/mailings/mailing/{template}", context)

@@ -17,6 +17,7 @@
     const OTHER_FIELDS = [
         'audience_signed_petition', 'audience_not_signed_petition',
         'audience_language', 'audience_country',
+        'audience_segment', 'include_dormant', 'purpose',
     ];
     // Long enough for a few clicks or keystrokes in a row to cost one count.
     const PAUSE_MS = 400;
@@ -65,6 +66,10 @@
                 continue;
             }
             editable = true;
+            if (field.type === 'checkbox') {
+                params.append(name, field.checked ? 'on' : '');
+                continue;
+            }
             const value = field.value.trim();
             params.append(name, name === 'audience_country' ? value.toUpperCase() : value);
         }

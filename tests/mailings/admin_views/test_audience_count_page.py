@@ -209,6 +209,7 @@ def test_the_query_the_page_writes_reads_back_as_the_same_conditions():
         "audience_include_tags=3&audience_include_tags=12&audience_exclude_tags="
         "&audience_signed_petition=&audience_not_signed_petition=7"
         "&audience_language=ru&audience_country=LT"
+        "&audience_segment=&include_dormant=&purpose=appeal"
     )
     base = AudienceConditions(exclude_tag_ids=frozenset({5}), signed_petition_id=9)
     assert conditions_from_query(QueryDict(query), base=base) == conditions
