@@ -15,6 +15,7 @@ from supporters.services import (
     supporter_unsubscribe,
     supporter_upsert,
 )
+from supporters.signals import supporter_subscribed
 from supporters.suppression import email_is_suppressed
 
 # Statuses an explicit `"status": "subscribed"` lifts back to subscribed. Erased is not among
@@ -91,13 +92,16 @@ def _apply_requested_status(supporter: Supporter, status: str | None, token_name
         else:
             # Bounced, complained or sunset: fresh consent given through an integration that
             # asked for it explicitly; the suppression's reason goes with the status.
-            Supporter.objects.filter(pk=supporter.pk, status__in=RESUBSCRIBABLE).update(
+            lifted = Supporter.objects.filter(pk=supporter.pk, status__in=RESUBSCRIBABLE).update(
                 status=Supporter.Status.SUBSCRIBED,
                 unsubscribed_at=None,
                 suppressed_at=None,
                 suppression_reason="",
                 updated_at=timezone.now(),
             )
+            if lifted:
+                # As supporter_subscribe announces it (outbound webhooks' supporter.subscribed).
+                supporter_subscribed.send(sender=Supporter, supporter_id=supporter.pk)
 
 
 def person_update(*, supporter: Supporter, person: PersonInput, token_name: str) -> Supporter:

@@ -4,6 +4,7 @@ import pytest
 
 from privacy.services import supporter_erase
 from supporters.models import ConsentRecord, Supporter, Tag
+from supporters.signals import supporter_subscribed
 from tests.api.conftest import signup_body, stored_counts
 from tests.factories import SupporterFactory, TagFactory
 
@@ -84,10 +85,24 @@ def test_someone_who_left_stays_out_unless_the_request_says_subscribed(osdi, sta
     assert plain.json()["email_addresses"][0]["status"] != "subscribed"
     assert not ConsentRecord.objects.exists()
 
-    asked = writer.post(
-        "people",
-        {"person": {"email_addresses": [{"address": "left@example.org", "status": "subscribed"}]}},
-    )
+    announced = []
+
+    def receiver(sender, supporter_id, **kwargs):
+        announced.append(supporter_id)
+
+    supporter_subscribed.connect(receiver, weak=False)
+    try:
+        asked = writer.post(
+            "people",
+            {
+                "person": {
+                    "email_addresses": [{"address": "left@example.org", "status": "subscribed"}]
+                }
+            },
+        )
+    finally:
+        supporter_subscribed.disconnect(receiver)
+    assert announced == [left.pk]
     assert asked.status_code == 200, asked.text
     left.refresh_from_db()
     assert left.status == Supporter.Status.SUBSCRIBED
