@@ -12,7 +12,7 @@ the mailable; a negated condition is NOT of the same condition, never a second q
 """
 
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -56,6 +56,12 @@ CONDITION_FIELDS = ("tag", "petition", "mailing", "days", "language", "country",
 CONDITION_FIELDS += ("date", "tier")
 
 
+# The most days a condition looks back: a century is further back than anyone joined, and a
+# window much longer would reach before the first year a date can hold. The form refuses more;
+# a condition saved otherwise is read as this.
+MAX_DAYS = 36_500
+
+
 def fields_read_by(kind: str) -> tuple[str, ...]:
     """Return the fields a condition of this kind reads, required ones first."""
     return REQUIRED_FIELDS.get(kind, ()) + OPTIONAL_FIELDS.get(kind, ())
@@ -93,7 +99,7 @@ def condition_q(condition: SegmentCondition, *, now: datetime) -> Q:
 
 def _positive_q(condition: SegmentCondition, *, now: datetime) -> Q:
     kind = condition.kind
-    since = now - timedelta(days=condition.days) if condition.days else None
+    since = now - timedelta(days=min(condition.days, MAX_DAYS)) if condition.days else None
     if kind == Kind.HAS_TAG:
         return Q(
             Exists(
@@ -158,7 +164,15 @@ def start_of_day(day) -> datetime:
     "Joined before 1 March" means before midnight on 1 March where the campaigner is, not in
     UTC; the schedule page speaks in the same zone (mailings/sending/campaigner_time.py).
     """
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.RALLY_CAMPAIGNER_TIMEZONE))
+    local = datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.RALLY_CAMPAIGNER_TIMEZONE))
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        # The first or last day a date can hold, in a zone whose midnight falls outside the
+        # years UTC can hold: the start or the end of time, as far as anyone's joining goes.
+        return (
+            datetime.min.replace(tzinfo=UTC) if day.year == 1 else datetime.max.replace(tzinfo=UTC)
+        )
 
 
 def segment_audience(segment: Segment, *, now: datetime | None = None) -> QuerySet[Supporter]:

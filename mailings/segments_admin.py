@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET
 
 from mailings.segments import (
     CONDITION_FIELDS,
+    MAX_DAYS,
     REQUIRED_FIELDS,
     conditions_count,
     fields_read_by,
@@ -44,6 +45,12 @@ class SegmentConditionForm(forms.ModelForm):
     """One condition: refuses one that leaves out a field its kind needs or sets one it ignores."""
 
     language = forms.ChoiceField(choices=[("", "---------"), *Language.choices], required=False)
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_DAYS,
+        required=False,
+        help_text=SegmentCondition._meta.get_field("days").help_text,
+    )
 
     class Meta:
         model = SegmentCondition

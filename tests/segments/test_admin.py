@@ -138,6 +138,11 @@ def test_the_change_forms_fields_replace_the_saved_conditions(client, russian_sp
             {"kind": "opened", "days": "30", "language": "ru"},
             "condition 1, language: A “Opened a mailing” condition does not use a language",
         ),
+        (
+            {"kind": "received", "days": "999999999"},
+            "condition 1, days: Ensure this value is less than or equal to 36500.",
+        ),
+        ({"kind": "clicked", "days": "1e9"}, "condition 1, days: Enter a whole number."),
         ({"kind": "language", "language": "xx"}, "condition 1, language: Select a valid choice"),
         ({"kind": "no_such_kind"}, "condition 1, kind: Select a valid choice"),
         ({"kind": "has_tag", "tag": "abc"}, "condition 1, tag: Select a valid choice"),

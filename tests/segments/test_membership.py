@@ -297,6 +297,31 @@ def test_combinations_of_all_and_any_pick_what_python_picks(seed, campaigner_zon
 
 
 @pytest.mark.django_db
+def test_a_window_longer_than_a_century_saved_outside_the_form_reads_as_a_century(
+    campaigner_zone,
+):
+    world = build_world(7, size=40)
+    condition = SegmentCondition(kind=Kind.RECEIVED, days=2_000_000_000)
+    expected = expected_members(world, "all", [SegmentCondition(kind=Kind.RECEIVED)])
+    assert members(saved_segment("all", [condition])) == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
+def test_the_first_and_last_days_of_the_calendar_are_the_start_and_end_of_time(settings, zone):
+    settings.RALLY_CAMPAIGNER_TIMEZONE = zone
+    world = build_world(8, size=20)
+    everyone = expected_members(world, "all", [])
+    for kind, day, expected in [
+        (Kind.SUBSCRIBED_AFTER, date.min, everyone),
+        (Kind.SUBSCRIBED_BEFORE, date.min, set()),
+        (Kind.SUBSCRIBED_BEFORE, date.max, everyone),
+        (Kind.SUBSCRIBED_AFTER, date.max, set()),
+    ]:
+        assert members(saved_segment("all", [SegmentCondition(kind=kind, date=day)])) == expected
+
+
+@pytest.mark.django_db
 def test_an_empty_segment_is_everyone_who_may_be_mailed(campaigner_zone):
     world = build_world(5, size=40)
     for match in ("all", "any"):
