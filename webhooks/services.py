@@ -282,14 +282,28 @@ def _post(delivery: WebhookDelivery) -> AttemptOutcome:
     if 200 <= answer.status_code < 300:
         return AttemptOutcome(Status.SUCCEEDED, answer.status_code, answer.body)
     if answer.status_code == 429 or answer.status_code >= 500:
-        return _transient(delivery, answer.status_code, answer.body)
+        return _transient(
+            delivery, answer.status_code, answer.body, asked_to_wait=answer.retry_after
+        )
     # A refusal a retry cannot change; a redirect is not followed (it could lead anywhere).
     return AttemptOutcome(Status.FAILED, answer.status_code, answer.body)
 
 
-def _transient(delivery: WebhookDelivery, response_status: int | None, detail: str):
-    """Return a retry's outcome, or a give-up's once the next try would fall past the window."""
+def _transient(
+    delivery: WebhookDelivery,
+    response_status: int | None,
+    detail: str,
+    *,
+    asked_to_wait: float | None = None,
+):
+    """Return a retry's outcome, or a give-up's once the next try would fall past the window.
+
+    A receiver's Retry-After is honoured when it asks for longer than the back-off would
+    wait, up to RETRY_CAP_SECONDS.
+    """
     delay = retry_delay_seconds(delivery.attempts)
+    if asked_to_wait is not None:
+        delay = max(delay, min(asked_to_wait, RETRY_CAP_SECONDS))
     deadline = delivery.event.created_at + timedelta(hours=settings.RALLY_WEBHOOK_RETRY_HOURS)
     if timezone.now() + timedelta(seconds=delay) > deadline:
         return AttemptOutcome(Status.GIVEN_UP, response_status, detail)

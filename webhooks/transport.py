@@ -70,10 +70,12 @@ class _CheckedAdapter(HTTPAdapter):
 
 @dataclass(frozen=True)
 class Answer:
-    """What a receiver answered: its status and the start of its body."""
+    """What a receiver answered: its status, the start of its body, and its Retry-After."""
 
     status_code: int
     body: str
+    # Seconds the receiver asked us to wait (Retry-After as a number), if it said so.
+    retry_after: float | None = None
 
 
 def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
@@ -94,7 +96,20 @@ def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: flo
         )
         with response:
             kept = _read_start(response, deadline=time.monotonic() + timeout)
-        return Answer(response.status_code, kept.decode("utf-8", errors="replace"))
+        return Answer(
+            response.status_code,
+            kept.decode("utf-8", errors="replace"),
+            _seconds(response.headers.get("Retry-After", "")),
+        )
+
+
+def _seconds(retry_after: str) -> float | None:
+    """Read Retry-After given in seconds; its HTTP-date form is rare enough to be ignored."""
+    try:
+        seconds = float(retry_after.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
 
 
 def _read_start(response: requests.Response, *, deadline: float) -> bytes:

@@ -65,6 +65,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     answers: list[int | str] = field(default_factory=list)
     answer_body: bytes = b'{"ok": true}'
+    # Headers added to every answer, e.g. {"Retry-After": "120"}.
+    answer_headers: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     released: threading.Event = field(default_factory=threading.Event)
 
@@ -102,6 +104,8 @@ def webhook_endpoint() -> Iterator[Receiver]:
             self.send_response(int(answer))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(receiver.answer_body)))
+            for name, value in receiver.answer_headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(receiver.answer_body)
 

@@ -215,6 +215,24 @@ def test_429_is_retried_and_a_redirect_is_not_followed(endpoint):
 
 
 @pytest.mark.django_db
+def test_a_receiver_asking_to_wait_longer_than_the_back_off_is_obeyed(endpoint):
+    endpoint.answers = [503, 429]
+    endpoint.answer_headers = {"Retry-After": "600"}
+    subscribe(endpoint.url())
+    [delivery_id] = record()
+    webhook_delivery_attempt(delivery_id=delivery_id)
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds() >= 600
+
+    endpoint.answer_headers = {"Retry-After": "86400"}  # a day: more than the cap
+    make_due(delivery_id)
+    webhook_delivery_attempt(delivery_id=delivery_id)
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    # Counted from the end of the attempt; the attempt itself took a moment.
+    assert 3600 <= (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds() < 3660
+
+
+@pytest.mark.django_db
 def test_a_delivery_not_yet_due_or_taken_by_another_worker_is_not_attempted(endpoint):
     subscribe(endpoint.url())
     [delivery_id] = record()
