@@ -66,6 +66,10 @@ def person_signup(
             source=f"api:{token_name}"[:100],
             subscribed=person.email_status != UNSUBSCRIBED,
         )
+        if supporter.status == Supporter.Status.ERASED:
+            # Only an erased row's own placeholder address matches it; what the upsert filled
+            # in is rolled back with the request.
+            raise ApiError(410, "this person was erased at their request")
         if created:
             if person.email_status != UNSUBSCRIBED:
                 consent_record_create(
