@@ -54,4 +54,6 @@ urlpatterns = [
     route(r"messages/(?P<message_id>[^/]+)", messages.message_view, name="message"),
     route("queries", queries.queries_view, name="queries"),
     route(r"queries/(?P<query_id>[^/]+)", queries.query_view, name="query"),
+    # Last: any other path under the API answers in the API's dialect, not with an HTML page.
+    re_path(r"^(?P<rest>.*)$", root.unknown_path_view, name="unknown_path"),
 ]

@@ -1,8 +1,9 @@
 """The API entry point (AEP): what the API is, and a link to each collection and helper."""
 
 from django.conf import settings
+from django.views.decorators.csrf import csrf_exempt
 
-from api.hal import curies, endpoint, hal_response, link
+from api.hal import curies, endpoint, error_response, hal_response, link
 from api.openapi import described_response, operation, ref
 
 # The OSDI version Action Network conforms to, which Rally's dialect follows.
@@ -35,6 +36,15 @@ def entry_point(request):
 
 
 entry_point_view = endpoint({"GET": entry_point})
+
+
+@csrf_exempt
+def unknown_path_view(request, rest: str = ""):
+    """Answer a path the API does not have in its own dialect: a JSON 404, never a page."""
+    return error_response(
+        404, f"the API has no path {request.path[:200]!r}: start at its entry point"
+    )
+
 
 OPENAPI_SCHEMAS = {
     "EntryPoint": {

@@ -204,3 +204,13 @@ def test_a_large_collections_count_may_be_seconds_old_but_its_pages_are_exact(os
     assert sum(len(page["_embedded"]["osdi:people"]) for page in pages) == 7
     assert (pages[-1]["page"], pages[-1]["total_records"], pages[-1]["total_pages"]) == (4, 7, 4)
     assert reader.get("people?per_page=2&page=5").status_code == 404
+
+
+def test_a_path_the_api_does_not_have_is_a_json_404_for_any_method(osdi):
+    writer = osdi("write")
+    for method in ("GET", "POST", "DELETE"):
+        for path in ("donations", "people/x/attendances", "v2"):
+            response = writer.request(method, f"{writer.root}/../{path}" if path == "v2" else path)
+            assert response.status_code == 404, (method, path)
+            assert response.headers["Content-Type"] == "application/hal+json"
+            assert "entry point" in response.json()["error"]
