@@ -1,6 +1,6 @@
 """The roles Rally defines: what a campaigner may do, as (app, permission codename) lists.
 
-The migration that last granted the group its rights (mailings 0018, after 0009 made it) keeps a
+The migration that last granted the group its rights (mailings 0024, after 0009 made it) keeps a
 frozen copy of them, as a migration's data must; a change here needs a migration of its own, and
 tests/mailings/test_roles_and_audit.py fails while the two differ.
 """
@@ -8,9 +8,10 @@ tests/mailings/test_roles_and_audit.py fails while the two differ.
 CAMPAIGNER_GROUP = "Campaigner"
 
 # Compose, preview (as a real supporter too), test, send, schedule, approve, pause, resume,
-# cancel, read the ledger. Not: delete supporters, export supporters' data
-# (campaigns.export_signatures), change users, read the development outbox (every supporter's
-# personal links; mailings.view_outboxmessage is no role's).
+# cancel, read the ledger; build the saved segments a mailing is sent to (not delete them).
+# Not: delete supporters, export supporters' data (campaigns.export_signatures), change users,
+# read the development outbox (every supporter's personal links; mailings.view_outboxmessage is
+# no role's).
 CAMPAIGNER_PERMISSIONS = {
     "mailings": [
         "add_mailing", "change_mailing", "view_mailing",
@@ -30,6 +31,7 @@ CAMPAIGNER_PERMISSIONS = {
     ],
     "supporters": [
         "view_supporter", "view_consentrecord", "add_tag", "change_tag", "view_tag",
+        "add_segment", "change_segment", "view_segment",
     ],
 }  # fmt: skip
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 Action = MailingAuditEntry.Action
 CREATE_GROUP = importlib.import_module("mailings.migrations.0009_campaigner_group")
 # The migration that last granted the role its rights.
-LATEST_ROLE = importlib.import_module("mailings.migrations.0018_campaigner_previews_as_supporter")
+LATEST_ROLE = importlib.import_module("mailings.migrations.0024_campaigner_builds_segments")
 
 
 @pytest.fixture
