@@ -44,7 +44,7 @@ def supporters_over_frequency_cap(
 
     The index on Delivery.supporter serves it: it reads every delivery each claimed supporter
     ever had, but those of one batch's supporters lie together in the table, since snapshots
-    insert and claims update them in supporter order (docs/performance.md, "Frequency cap").
+    insert and claims update them in supporter order (docs/performance.md, "Indexes").
     A partial index of sent rows by (supporter, sent_at), which would read the last week
     alone, was measured and not kept: it saved about a millisecond a batch at a hundred
     deliveries a supporter, for an entry a row at every claim and send.

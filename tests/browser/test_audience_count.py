@@ -5,12 +5,16 @@ without a change event: the test chooses tags with the widget's own buttons, as 
 does, and reads the count where a screen reader does, in the field's status region.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from supporters.models import Engagement, Segment, SegmentCondition
 from tests.browser.conftest import live_server_context
 from tests.factories import (
     MailingFactory,
@@ -97,3 +101,36 @@ def test_the_add_form_counts_at_once_and_as_it_changes(admin_page):
     expect(recipients).to_have_text("3 recipients (en: 1, ru: 2)")
     admin_page.locator("#id_audience_language").select_option("en")
     expect(recipients).to_have_text("1 recipient (en: 1, ru: 0)")
+
+
+def test_the_count_follows_the_segment_purpose_and_dormant_opt_in(admin_page):
+    volunteers = TagFactory(name="volunteers")
+    segment = Segment.objects.create(name="Volunteers")
+    SegmentCondition.objects.create(segment=segment, kind="has_tag", tag=volunteers)
+    for _ in range(2):
+        SupporterFactory(language="en").tags.add(volunteers)
+    dormant = SupporterFactory(language="ru")
+    dormant.tags.add(volunteers)
+    Engagement.objects.create(
+        supporter=dormant,
+        last_engaged_at=timezone.now() - timedelta(days=365),
+        mailings_since_engaged=20,
+    )
+    SupporterFactory(language="en")
+    # Saved with a segment and the opt-in: the page's own count needs no request.
+    mailing = MailingFactory(audience_segment=segment, include_dormant=True)
+    requests = count_requests(admin_page)
+
+    admin_page.goto(f"/admin/mailings/mailing/{mailing.pk}/change/")
+    recipients = admin_page.get_by_role("status")
+    expect(recipients).to_have_text("3 recipients (en: 2, ru: 1)")
+    admin_page.wait_for_load_state("networkidle")
+    assert requests == [], "the script reads the saved fields as the server wrote them"
+
+    admin_page.locator("#id_include_dormant").uncheck()
+    expect(recipients).to_have_text("2 recipients (en: 2, ru: 0)")
+    admin_page.locator("#id_purpose").select_option("repermission")
+    expect(recipients).to_have_text("1 recipient (en: 0, ru: 1)")
+    admin_page.locator("#id_purpose").select_option("appeal")
+    admin_page.locator("#id_audience_segment").select_option("")
+    expect(recipients).to_have_text("3 recipients (en: 3, ru: 0)")
