@@ -44,10 +44,9 @@ def supporters_over_frequency_cap(
 
     The index on Delivery.supporter serves it: it reads every delivery each claimed supporter
     ever had, but those of one batch's supporters lie together in the table, since snapshots
-    insert and claims update them in supporter order (docs/performance.md, "Indexes").
-    A partial index of sent rows by (supporter, sent_at), which would read the last week
-    alone, was measured and not kept: it saved about a millisecond a batch at a hundred
-    deliveries a supporter, for an entry a row at every claim and send.
+    insert and claims update them in supporter order. A partial index of sent rows by
+    (supporter, sent_at), which would read the last week alone, was measured and not kept: it
+    saved little, for an entry a row at every claim and send (docs/performance.md, "Indexes").
     """
     per_day = settings.RALLY_FREQUENCY_CAP_PER_DAY
     per_week = settings.RALLY_FREQUENCY_CAP_PER_WEEK

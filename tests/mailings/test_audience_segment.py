@@ -135,14 +135,18 @@ def test_the_mailing_form_saves_a_segment_and_the_dormant_settings(admin_client,
     )  # fmt: skip
 
 
-def test_the_snapshot_freezes_the_segments_membership_at_send_time(celery_worker_factory):
-    """Who joins the segment after the snapshot is not sent; who leaves it still is."""
+def test_a_worker_sends_a_segment_narrowed_by_the_mailing_frozen_at_send_time(
+    celery_worker_factory,
+):
+    """The segment's members who meet the mailing's own condition get it; who joins the
+    segment after the snapshot is not sent, and who leaves it still is."""
     tag = TagFactory(name="marchers")
     members = [SupporterFactory(email=f"member{n}@example.org") for n in range(40)]
-    for member in members:
+    in_russian = SupporterFactory(email="member-ru@example.org", language="ru")
+    for member in [*members, in_russian]:
         member.tags.add(tag)
     latecomer = SupporterFactory(email="latecomer@example.org")
-    mailing = MailingFactory(audience_segment=segment_of_tag(tag))
+    mailing = MailingFactory(audience_segment=segment_of_tag(tag), audience_language="en")
     with FakePostmark() as esp:
         # Slow enough that the send is still going once the snapshot is taken.
         worker = celery_worker_factory(
@@ -163,5 +167,6 @@ def test_the_snapshot_freezes_the_segments_membership_at_send_time(celery_worker
         received = set(esp.counts())
 
     assert received == {member.email for member in members}
-    assert leaver.email in received and latecomer.email not in received
+    assert leaver.email in received
+    assert latecomer.email not in received and in_russian.email not in received
     assert not Delivery.objects.filter(mailing=mailing, supporter=latecomer).exists()
