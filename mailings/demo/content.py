@@ -143,3 +143,9 @@ LAST_NAMES_EN = [
 FIRST_NAMES_RU = ["Анна", "Дмитрий", "Ольга", "Сергей", "Мария", "Алексей", "Екатерина", "Иван"]
 LAST_NAMES_RU = ["Иванова", "Смирнов", "Кузнецова", "Попов", "Соколова", "Лебедев", "Козлова"]
 COUNTRIES = ["GB", "CA", "US", "DE", "FR", "LT", "GE", "AM", "PL", "IE"]
+
+DEMO_SEGMENT = {
+    "name": "Volunteers yet to sign for the refuseniks",
+    "description": "Our volunteers who have not added their name to the refuseniks petition: "
+    "the first people to ask when it needs a push.",
+}

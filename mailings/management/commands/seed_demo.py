@@ -11,7 +11,7 @@ from mailings.content.compose import sanitize_mailing_html
 from mailings.content.senders import allowed_senders
 from mailings.demo import content
 from mailings.models import Mailing
-from supporters.models import Supporter, Tag
+from supporters.models import Segment, SegmentCondition, Supporter, Tag
 
 DEMO_USERNAME = "campaigner"
 DEMO_PASSWORD = "rally-demo"  # noqa: S105 -- a local demo login, printed by `make run`
@@ -30,6 +30,7 @@ class Command(BaseCommand):
         supporters = self.seed_supporters()
         self.seed_signatures(navalny_petition, supporters)
         mailing = self.seed_mailing(navalny_petition)
+        self.seed_segment(refuseniks_petition)
         self.seed_campaigner()
         self.stdout.write(
             f"Demo ready: petitions “{navalny_petition.slug}” and “{refuseniks_petition.slug}”, "
@@ -121,6 +122,30 @@ class Command(BaseCommand):
             },
         )
         return mailing
+
+    def seed_segment(self, petition: Petition) -> Segment:
+        """A saved audience to start from: volunteers who have not signed the second petition."""
+        segment, created = Segment.objects.get_or_create(
+            name=content.DEMO_SEGMENT["name"],
+            defaults={"description": content.DEMO_SEGMENT["description"]},
+        )
+        if created:
+            SegmentCondition.objects.bulk_create(
+                [
+                    SegmentCondition(
+                        segment=segment,
+                        kind=SegmentCondition.Kind.HAS_TAG,
+                        tag=Tag.objects.get(name="volunteers"),
+                    ),
+                    SegmentCondition(
+                        segment=segment,
+                        kind=SegmentCondition.Kind.SIGNED_PETITION,
+                        petition=petition,
+                        negate=True,
+                    ),
+                ]
+            )
+        return segment
 
     def seed_campaigner(self) -> None:
         # A migration makes the group (mailings 0006); a flushed test database has lost it.

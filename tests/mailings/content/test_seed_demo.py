@@ -6,15 +6,26 @@ from django.core.management import call_command
 
 from campaigns.models import Campaign, Petition, Signature
 from mailings.models import Mailing
+from mailings.segments import segment_audience
 from mailings.selectors import mailing_audience
-from supporters.models import Supporter
+from supporters.models import Segment, SegmentCondition, Supporter
 
 pytestmark = pytest.mark.django_db
 
 
 def snapshot():
     return [
-        Model.objects.count() for Model in (Campaign, Petition, Signature, Mailing, Supporter, User)
+        Model.objects.count()
+        for Model in (
+            Campaign,
+            Petition,
+            Signature,
+            Mailing,
+            Supporter,
+            User,
+            Segment,
+            SegmentCondition,
+        )
     ]
 
 
@@ -37,3 +48,16 @@ def test_seed_demo_builds_the_demo_and_a_second_run_changes_nothing():
     assert campaigner.is_staff and campaigner.check_password("rally-demo")
     # The README's tour reads the development outbox as the demo login; the role does not.
     assert campaigner.has_perm("mailings.view_outboxmessage")
+
+
+def test_the_demo_segment_is_the_volunteers_who_have_not_signed_the_second_petition():
+    call_command("seed_demo", stdout=io.StringIO())
+    segment = Segment.objects.get()
+    refuseniks = Petition.objects.get(slug="otkazniki")
+    expected = set(
+        Supporter.objects.filter(tags__name="volunteers", status=Supporter.Status.SUBSCRIBED)
+        .exclude(signatures__petition=refuseniks)
+        .values_list("pk", flat=True)
+    )
+    assert expected
+    assert set(segment_audience(segment).values_list("pk", flat=True)) == expected
