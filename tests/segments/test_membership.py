@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from campaigns.models import Signature
 from mailings.models import Delivery
@@ -336,6 +337,43 @@ def test_segment_count_counts_the_audience(campaigner_zone):
     expected = expected_members(world, "any", list(segment.conditions.all()))
     assert segment_count(segment, now=NOW) == len(expected)
     assert segment_count(segment) == len(expected)  # no time in it: now makes no difference
+
+
+@pytest.mark.django_db
+def test_a_count_over_engagement_tiers_counts_the_audience(campaigner_zone):
+    # A count that reads a tier is planned otherwise on PostgreSQL (merge joins in one
+    # process, mailings/segments.py's _count): the same members, and the caller's settings kept.
+    world = build_world(7, size=60)
+    Tier = SegmentCondition.Tier
+    segments = [
+        saved_segment("all", [SegmentCondition(kind=Kind.ENGAGEMENT_TIER, tier=tier)])
+        for tier in Tier.values
+    ]
+    segments.append(
+        saved_segment(
+            "any",
+            [
+                SegmentCondition(kind=Kind.ENGAGEMENT_TIER, tier=Tier.DORMANT, negate=True),
+                SegmentCondition(kind=Kind.OPENED, days=60),
+            ],
+        )
+    )
+    before = _planner_settings()
+    for segment in segments:
+        expected = expected_members(world, segment.match, list(segment.conditions.all()))
+        assert segment_count(segment, now=NOW) == len(expected)
+    assert _planner_settings() == before
+
+
+def _planner_settings() -> list:
+    if connection.vendor != "postgresql":
+        return []
+    shown = []
+    with connection.cursor() as cursor:
+        for name in ("jit", "random_page_cost", "max_parallel_workers_per_gather"):
+            cursor.execute(f"SHOW {name}")
+            shown.append(cursor.fetchone()[0])
+    return shown
 
 
 def _fields(condition: SegmentCondition) -> dict:
