@@ -161,8 +161,9 @@ class MailingAdmin(admin.ModelAdmin):
     )
 
     class Media:
-        # Keeps "Recipients" live as the audience fields change.
-        js = ["mailings/audience_count.js"]
+        # Keeps "Recipients" live as the audience fields change; audience_count.js builds on
+        # live_count.js, so that one comes first.
+        js = ["mailings/live_count.js", "mailings/audience_count.js"]
 
     def render_change_form(self, request, context, *args, **kwargs):
         # The body editor's import map is an inline script: the page's Content-Security-Policy

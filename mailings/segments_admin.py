@@ -139,7 +139,9 @@ class SegmentAdmin(admin.ModelAdmin):
     change_form_template = "mailings/segments/change_form.html"
 
     class Media:
-        js = ["mailings/segment_count.js"]
+        # Keeps the count of members live; segment_count.js builds on live_count.js, so that
+        # one comes first.
+        js = ["mailings/live_count.js", "mailings/segment_count.js"]
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"

@@ -1,9 +1,9 @@
 /* The mailing form's live "Recipients": how many the audience fields pick, as they change.
  *
  * The field (mailings/admin_views/audience.py) shows the saved audience's count, rendered by
- * the server. This script reads the audience fields as they stand and asks audience.json for
- * their count once the campaigner pauses, one request at a time (a newer one cancels the
- * older). It sends every field, so the answer is for the form as shown, saved or not.
+ * the server. This script reads the audience fields as they stand and, through live_count.js,
+ * asks audience.json for their count once the campaigner pauses. It sends every field, so the
+ * answer is for the form as shown, saved or not.
  *
  * The filter_horizontal tag widgets (Django's SelectFilter2.js) keep the chosen tags as the
  * options of a second select, "id_<field>_to" (all of them in SelectBox.cache while a filter
@@ -19,8 +19,6 @@
         'audience_language', 'audience_country',
         'audience_segment', 'include_dormant', 'purpose',
     ];
-    // Long enough for a few clicks or keystrokes in a row to cost one count.
-    const PAUSE_MS = 400;
 
     // The chosen tag ids, or null when the field is read-only (a mailing already sent).
     function chosenTagIds(name) {
@@ -86,90 +84,18 @@
         return number(data.count) + ' ' + noun + ' (' + languages + ')';
     }
 
-    function init() {
-        const box = document.querySelector('.audience-count[data-url]');
-        const form = box && box.closest('form');
-        if (!form) {
-            return;
-        }
-        const text = box.querySelector('.audience-count-text');
-        const busy = box.querySelector('.audience-count-busy');
-        // What the text counts now: the saved conditions on a change page, nothing yet on
-        // the add page (so it counts at once).
-        let shown = box.dataset.countedQuery;
-        let requested = null;
-        let request = null;
-        let timer = null;
-
-        function count(query) {
-            request = new AbortController();
-            const thisRequest = request;
-            requested = query;
-            busy.hidden = false;
-            text.setAttribute('aria-busy', 'true');
-            fetch(box.dataset.url + '?' + query, {
-                headers: {Accept: 'application/json'},
-                credentials: 'same-origin',
-                signal: thisRequest.signal,
-            })
-                .then((response) => response.json().catch(() => ({})).then((data) => {
-                    if (!response.ok) {
-                        throw new Error(data.error || 'the server answered ' + response.status);
-                    }
-                    return data;
-                }))
-                .then((data) => {
-                    text.textContent = describe(data);
-                    shown = query;
-                })
-                .catch((error) => {
-                    if (error.name !== 'AbortError') {
-                        text.textContent = 'Cannot count the recipients: ' + error.message;
-                        shown = null;
-                    }
-                })
-                .finally(() => {
-                    if (request === thisRequest) {
-                        request = null;
-                        requested = null;
-                        busy.hidden = true;
-                        text.removeAttribute('aria-busy');
-                    }
-                });
-        }
-
-        function refresh() {
-            const query = currentQuery(form);
-            if (query === null || query === requested) {
-                return;
+    window.rallyLiveCount.start('audience-count', {
+        currentQuery,
+        describe,
+        failure: 'Cannot count the recipients',
+        // The saved conditions on a change page, nothing yet on the add page (so it counts
+        // at once).
+        countedQuery: (box) => box.dataset.countedQuery,
+        watch(box, form, later) {
+            const fieldset = box.closest('fieldset') || form;
+            for (const type of window.rallyLiveCount.EDITS) {
+                fieldset.addEventListener(type, later);
             }
-            if (request) {
-                request.abort();
-                request = null;
-                requested = null;
-                busy.hidden = true;
-                text.removeAttribute('aria-busy');
-            }
-            if (query !== shown) {
-                count(query);
-            }
-        }
-
-        function later() {
-            clearTimeout(timer);
-            timer = setTimeout(refresh, PAUSE_MS);
-        }
-
-        const fieldset = box.closest('fieldset') || form;
-        for (const type of ['input', 'change', 'click', 'dblclick', 'keyup']) {
-            fieldset.addEventListener(type, later);
-        }
-        refresh();
-    }
-
-    if (document.readyState === 'loading') {
-        document.addEventListener('DOMContentLoaded', init);
-    } else {
-        init();
-    }
+        },
+    });
 }

@@ -176,14 +176,16 @@ def test_the_change_page_shows_the_saved_count_without_javascript(client, people
     # What the script compares the form with, to count only when the form differs.
     counted = conditions_query(AudienceConditions(language="ru"))
     assert f'data-counted-query="{html.escape(counted)}"' in page
-    assert "mailings/audience_count.js" in page
+    # The page's script builds on live_count.js, which must load first.
+    assert page.index("mailings/live_count.js") < page.index("mailings/audience_count.js")
 
 
 def test_the_add_page_points_the_script_at_the_add_forms_count(client):
     staff_client(client, "view_mailing", "add_mailing")
     page = client.get("/admin/mailings/mailing/add/").content.decode()
     assert f'data-url="{ADD_URL}"' in page
-    assert "mailings/audience_count.js" in page
+    # The page's script builds on live_count.js, which must load first.
+    assert page.index("mailings/live_count.js") < page.index("mailings/audience_count.js")
 
 
 def test_one_recipient_is_one_recipient(client):
