@@ -96,3 +96,20 @@ def filter_text(request) -> str | None:
     if "\x00" in text:
         raise bad_request("the filter holds a NUL character")
     return text
+
+
+# The collections whose only filter is their resources' modified date.
+MODIFIED_DATE_FILTERS = {"modified_date": {"gt", "lt"}}
+
+
+def modified_date_filtered(request, queryset, *, column: str):
+    """Apply the request's `modified_date gt|lt` filter to `column`; refuse any other filter.
+
+    Shared by every collection that filters on its modified date alone: each names the column
+    that holds its resources' modified_date.
+    """
+    text = filter_text(request)
+    if text is not None:
+        for condition in parse_filter(text, MODIFIED_DATE_FILTERS):
+            queryset = queryset.filter(**{f"{column}__{condition.operator}": condition.value})
+    return queryset

@@ -19,6 +19,9 @@ ERROR_RESPONSES = {
     "429": "The token's rate limit is reached: retry after Retry-After seconds",
 }
 
+# How every created_date and modified_date is described: the API writes them in UTC, with a Z.
+DATE_TIME = {"type": "string", "format": "date-time"}
+
 SHARED_SCHEMAS = {
     "Error": {
         "type": "object",

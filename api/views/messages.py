@@ -1,7 +1,9 @@
 """Messages: Rally's mailings, read-only, with their reports' figures as `statistics`."""
 
+from api.filters import modified_date_filtered
 from api.hal import collection_page, endpoint, hal_response, not_found
 from api.openapi import (
+    DATE_TIME,
     PAGE_PARAMETERS,
     described_response,
     filter_parameter,
@@ -17,8 +19,6 @@ from api.representations.actions import (
 )
 from api.selectors import whole_number
 from mailings.models import Mailing
-
-from .petitions import modified_date_filtered
 
 
 def message_list(request):
@@ -47,7 +47,6 @@ messages_view = endpoint({"GET": message_list})
 message_view = endpoint({"GET": message_detail})
 
 
-DATE = {"type": "string", "format": "date-time"}
 OPENAPI_SCHEMAS = {
     "Message": {
         "type": "object",
@@ -77,7 +76,7 @@ OPENAPI_SCHEMAS = {
                 "type": "string",
                 "enum": ["draft", "scheduled", "sending", "sent", "cancelled"],
             },
-            "sent_start_date": {**DATE, "nullable": True},
+            "sent_start_date": {**DATE_TIME, "nullable": True},
             "statistics": {
                 "type": "object",
                 "description": "From the mailing's report, counted as events arrive",
@@ -91,8 +90,8 @@ OPENAPI_SCHEMAS = {
                 "description": "The saved segment (query) the mailing went to, if any",
                 "items": ref("Link"),
             },
-            "created_date": DATE,
-            "modified_date": DATE,
+            "created_date": DATE_TIME,
+            "modified_date": DATE_TIME,
             "rally:status": {"type": "string"},
             "_links": ref("Links"),
         },

@@ -9,6 +9,7 @@ from api.hal import (
     refuse_unknown_fields,
 )
 from api.openapi import (
+    DATE_TIME,
     PAGE_PARAMETERS,
     described_response,
     error_response,
@@ -127,8 +128,8 @@ OPENAPI_SCHEMAS = {
         ],
         "properties": {
             "identifiers": {"type": "array", "items": {"type": "string"}},
-            "created_date": {"type": "string", "format": "date-time"},
-            "modified_date": {"type": "string", "format": "date-time"},
+            "created_date": DATE_TIME,
+            "modified_date": DATE_TIME,
             "given_name": {"type": "string"},
             "family_name": {"type": "string"},
             "languages_spoken": {"type": "array", "items": {"type": "string"}},

@@ -1,8 +1,9 @@
 """Petitions and their signatures, a person's signatures, and the record signature helper."""
 
-from api.filters import filter_text, parse_filter
+from api.filters import modified_date_filtered
 from api.hal import ApiError, collection_page, endpoint, hal_response, not_found
 from api.openapi import (
+    DATE_TIME,
     PAGE_PARAMETERS,
     described_response,
     error_response,
@@ -19,21 +20,6 @@ from campaigns.counters import petition_count
 from campaigns.models import Petition, Signature
 from campaigns.signing import PetitionClosed, SigningUnavailable
 from supporters.models import Supporter
-
-MODIFIED_DATE_FILTERS = {"modified_date": {"gt", "lt"}}
-
-
-def modified_date_filtered(request, queryset, *, column: str):
-    """Apply the request's `modified_date gt|lt` filter to `column`; refuse any other filter.
-
-    Shared by the collections of this module, messages and queries: each names the column
-    that holds its resources' modified_date.
-    """
-    text = filter_text(request)
-    if text is not None:
-        for condition in parse_filter(text, MODIFIED_DATE_FILTERS):
-            queryset = queryset.filter(**{f"{column}__{condition.operator}": condition.value})
-    return queryset
 
 
 def _petition(petition_id: str) -> Petition:
@@ -151,7 +137,6 @@ person_signatures_view = endpoint({"GET": person_signature_list})
 
 
 LINKS = ref("Links")
-DATE = {"type": "string", "format": "date-time"}
 STRINGS = {"type": "array", "items": {"type": "string"}}
 OPENAPI_SCHEMAS = {
     "Petition": {
@@ -190,8 +175,8 @@ OPENAPI_SCHEMAS = {
                 "minimum": 0,
                 "description": "Confirmed signatures, as the petition's page counts them",
             },
-            "created_date": DATE,
-            "modified_date": DATE,
+            "created_date": DATE_TIME,
+            "modified_date": DATE_TIME,
             "rally:is_open": {"type": "boolean"},
             "rally:requires_confirmation": {"type": "boolean"},
             "rally:goal": {"type": "integer"},
@@ -210,8 +195,8 @@ OPENAPI_SCHEMAS = {
         "properties": {
             "identifiers": STRINGS,
             "origin_system": {"type": "string"},
-            "created_date": DATE,
-            "modified_date": DATE,
+            "created_date": DATE_TIME,
+            "modified_date": DATE_TIME,
             "action_network:person_id": {
                 "type": "string",
                 "description": "Absent when the person was erased",

@@ -2,8 +2,10 @@
 
 from django.core.cache import cache
 
+from api.filters import modified_date_filtered
 from api.hal import collection_page, endpoint, hal_response, not_found
 from api.openapi import (
+    DATE_TIME,
     PAGE_PARAMETERS,
     described_response,
     filter_parameter,
@@ -16,8 +18,6 @@ from api.representations.actions import query_representation
 from api.selectors import whole_number
 from mailings.segments import segment_count
 from supporters.models import Segment
-
-from .petitions import modified_date_filtered
 
 # How long a process reuses a segment's count. A count over a large list takes a moment and a
 # page holds many segments: a client paging through them, or polling one, gets a count made a
@@ -64,7 +64,6 @@ queries_view = endpoint({"GET": query_list})
 query_view = endpoint({"GET": query_detail})
 
 
-DATE = {"type": "string", "format": "date-time"}
 OPENAPI_SCHEMAS = {
     "Query": {
         "type": "object",
@@ -90,8 +89,8 @@ OPENAPI_SCHEMAS = {
             },
             "browser_url": {"type": "string"},
             "rally:match": {"type": "string", "enum": ["all", "any"]},
-            "created_date": DATE,
-            "modified_date": DATE,
+            "created_date": DATE_TIME,
+            "modified_date": DATE_TIME,
             "_links": ref("Links"),
         },
     },

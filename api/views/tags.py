@@ -4,7 +4,7 @@ import re
 
 from django.db import IntegrityError, transaction
 
-from api.filters import filter_text, parse_filter
+from api.filters import modified_date_filtered
 from api.hal import (
     ApiError,
     bad_request,
@@ -17,6 +17,7 @@ from api.hal import (
     refuse_wrong_kinds,
 )
 from api.openapi import (
+    DATE_TIME,
     PAGE_PARAMETERS,
     described_response,
     filter_parameter,
@@ -31,7 +32,6 @@ from api.selectors import Tagging, person_by_public_id, whole_number
 from api.services.taggings import tagging_create, tagging_delete
 from supporters.models import Supporter, Tag
 
-TAG_FILTERS = {"modified_date": {"gt", "lt"}}
 TAG_FIELDS = frozenset({"name", "identifiers", "created_date", "modified_date", "_links"})
 TAG_KINDS = {
     "identifiers": "strings",
@@ -53,12 +53,8 @@ def _tag(tag_id: str) -> Tag:
 
 
 def tags_list(request):
-    tags = Tag.objects.order_by("id")
-    text = filter_text(request)
-    if text is not None:
-        for condition in parse_filter(text, TAG_FILTERS):
-            # A tag is never changed once made: its modified date is its creation.
-            tags = tags.filter(**{f"created_at__{condition.operator}": condition.value})
+    # A tag is never changed once made: its modified date is its creation.
+    tags = modified_date_filtered(request, Tag.objects.order_by("id"), column="created_at")
     return hal_response(
         collection_page(
             request,
@@ -193,8 +189,8 @@ OPENAPI_SCHEMAS = {
         "required": ["identifiers", "created_date", "modified_date", "name", "_links"],
         "properties": {
             "identifiers": {"type": "array", "items": {"type": "string"}},
-            "created_date": {"type": "string", "format": "date-time"},
-            "modified_date": {"type": "string", "format": "date-time"},
+            "created_date": DATE_TIME,
+            "modified_date": DATE_TIME,
             "name": {"type": "string"},
             "_links": {"$ref": "#/components/schemas/Links"},
         },
