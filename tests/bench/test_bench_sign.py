@@ -74,6 +74,12 @@ def test_bench_sign_stores_every_acknowledged_signature_and_cleans_up(server):
     assert result["supporters_in_db"] == 1000
     assert result["server"] == server
     assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+    # CPU per signature, read from /proc: the server and this database's backends did the
+    # signing, so both spent some; wrk and Redis may round to nothing on a short run.
+    assert result["web_cpu_ms_per_signature"] > 0
+    assert result["postgres_cpu_ms_per_signature"] > 0
+    assert result["redis_cpu_ms_per_signature"] >= 0
+    assert result["load_generator_cpu_ms_per_signature"] >= 0
     # What signing made is gone; the synthetic supporters stay, as they were, for the next run.
     assert Supporter.objects.count() == 1000
     assert not Signature.objects.exists() and not ConsentRecord.objects.exists()

@@ -12,15 +12,19 @@ creating 2M takes a while.
 
 import json
 import os
+import resource
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
 import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from bench.preconditions import require_migrated, require_postgresql, require_wrk
+from bench.proc_cpu import CpuMeter, descendants, processes_named, redis_servers
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from bench.web_server import (
     SERVERS,
@@ -39,6 +43,9 @@ DELETE_CHUNK = 5_000
 # The benchmark server's own Redis database (counts, rate-limit keys, queued tasks), emptied
 # before and after, so nothing it leaves reaches a real worker. bench_send uses 14.
 BENCH_REDIS_DB = 13
+# How often the CPU meter looks at the processes while wrk signs: a PostgreSQL backend that
+# closes in between is counted with what it had spent at the last look.
+CPU_SAMPLE_SECONDS = 1.0
 # Cores of the machine the benchmark server shares with PostgreSQL and wrk.
 CORES = os.cpu_count() or 2
 PETITION_BODY = "".join(
@@ -120,7 +127,7 @@ class Command(BaseCommand):
 
         run = uuid.uuid4().hex[:8]
         try:
-            page, signing = self._measure(
+            page, signing, cpu = self._measure(
                 petition, run=run, redis_url=redis_url, wrk=wrk, synthetic=synthetic, **options
             )
             # The petition had no signatures before the run (see _delete_signatures).
@@ -131,6 +138,7 @@ class Command(BaseCommand):
             redis_client.flushdb()
 
         result = summarise(signing, page, signatures_in_db=signatures_in_db)
+        result.update(_cpu_per_signature(cpu, signatures_in_db))
         result.update(
             {
                 "concurrency": concurrency,
@@ -146,8 +154,9 @@ class Command(BaseCommand):
 
     def _measure(
         self, petition, *, run, redis_url, wrk, synthetic, **options
-    ) -> tuple[dict | None, dict]:
-        """Start the web server, load the petition page, sign it; return both wrk summaries."""
+    ) -> tuple[dict | None, dict, dict[str, float]]:
+        """Start the web server, load the petition page, sign it; return both wrk summaries and
+        the CPU seconds each group of processes spent while wrk signed."""
         concurrency, timeout = options["concurrency"], options["timeout"]
         with tempfile.TemporaryDirectory() as logs:
             server = WebServer(
@@ -186,22 +195,102 @@ class Command(BaseCommand):
                     f"Signing {options['requests']:,} times at concurrency {concurrency} "
                     f"(run {run})…"
                 )
-                signing = run_wrk(
-                    wrk,
-                    page_url,
-                    mode="post",
-                    requests=options["requests"],
-                    concurrency=concurrency,
-                    timeout=timeout,
-                    run=run,
-                    csrf_cookie=cookie,
-                    csrf_token=token,
-                    returning=options["returning"],
-                    supporters=synthetic,
-                )
+                meter = _signing_cpu_meter(server.process.pid)
+                with _metered(meter) as cpu:
+                    signing = run_wrk(
+                        wrk,
+                        page_url,
+                        mode="post",
+                        requests=options["requests"],
+                        concurrency=concurrency,
+                        timeout=timeout,
+                        run=run,
+                        csrf_cookie=cookie,
+                        csrf_token=token,
+                        returning=options["returning"],
+                        supporters=synthetic,
+                    )
             finally:
                 server.stop()
-        return page, signing
+        return page, signing, cpu
+
+
+def _signing_cpu_meter(server_pid: int) -> CpuMeter:
+    """Meter the web server (its master and workers) and this database's PostgreSQL backends.
+
+    Only the backends connected to the benchmark's database count: other databases on the same
+    server (a test run, another benchmark) are not signing's cost. PostgreSQL's shared
+    background processes (WAL writer, checkpointer) are left out for the same reason. Redis is
+    one server for every database, so its figure holds whatever else used it meanwhile.
+    """
+    database = connection.settings_dict["NAME"]
+    return CpuMeter(
+        groups={
+            "web": lambda: descendants([server_pid]),
+            "postgres": lambda: _backends_of(database),
+            "redis": redis_servers,
+        }
+    )
+
+
+def _backends_of(database: str) -> set[int]:
+    """Return the PostgreSQL backends (and autovacuum workers) connected to `database`.
+
+    A backend's command line reads "postgres: <cluster>: <user> <database> <host> <state>".
+    """
+    pids = set()
+    for pid in processes_named("postgres"):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+        except OSError:
+            continue
+        if database.encode() in words[1:]:
+            pids.add(pid)
+    return pids
+
+
+class _metered:
+    """Meter CPU while the block runs: the groups by /proc, the load generator (wrk, a child
+    this process waits for inside the block) by this process' children's usage."""
+
+    def __init__(self, meter: CpuMeter):
+        self.meter = meter
+        self.cpu: dict[str, float] = {}
+        self._done = threading.Event()
+
+    def _sample_until_done(self) -> None:
+        while not self._done.wait(CPU_SAMPLE_SECONDS):
+            self.meter.sample()
+
+    def __enter__(self) -> dict[str, float]:
+        self._children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.meter.start()
+        self._sampler = threading.Thread(target=self._sample_until_done, daemon=True)
+        self._sampler.start()
+        return self.cpu
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._sampler.join()
+        self.cpu.update(self.meter.stop())
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu["load_generator"] = round(
+            children.ru_utime
+            + children.ru_stime
+            - self._children.ru_utime
+            - self._children.ru_stime,
+            3,
+        )
+
+
+def _cpu_per_signature(cpu: dict[str, float], signatures: int) -> dict[str, float | None]:
+    """CPU milliseconds per durable signature (one in the table) for each metered group."""
+    return {
+        f"{group}_cpu_ms_per_signature": (
+            round(seconds * 1000 / signatures, 3) if signatures else None
+        )
+        for group, seconds in cpu.items()
+    }
 
 
 def _ensure_petition() -> Petition:
