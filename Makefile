@@ -44,8 +44,8 @@ format: install
 BENCH_RECIPIENTS ?= 50000
 bench: system-packages-bench install
 	scripts/redis.sh ensure
-	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp postmark
-	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp
+	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp postmark --baseline
+	$(BIN)/python manage.py bench_send --recipients $(BENCH_RECIPIENTS) --esp smtp --baseline
 	$(BIN)/python manage.py bench_audience --repeat 20
 	$(BIN)/python manage.py bench_sign --requests 20000 --concurrency 50
 	$(BIN)/python manage.py bench_sign --requests 5000 --concurrency 50 --returning 0.5

@@ -2,9 +2,17 @@
 
 N synthetic supporters, a realistic mailing, a fake ESP in its own process and W real Celery
 worker processes; the ledger is checked against what the fake ESP received, then everything
-the benchmark made is removed.
+the benchmark made is removed. Beside the rate, the CPU each process spent per message, read
+from /proc (bench/proc_cpu.py).
+
+With --baseline the same recipients are also sent the same content by a naive Django loop
+(bench/naive_send.py) over SMTP, right before and right after Rally's run, and the line gives
+Rally's rate as a ratio to it: absolute rates do not travel between machines, ratios measured in
+one run do. The naive loop is the yardstick for both ESPs; over Postmark it sends to a fake SMTP
+sink of its own.
 """
 
+import contextlib
 import json
 import os
 import tempfile
@@ -18,6 +26,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from bench.content import HTML_BODY, SUBJECT, TEXT_BODY
+from bench.naive_send import naive_send
+from bench.proc_cpu import CpuMeter, descendants, own_process, redis_servers
 from bench.worker_processes import (
     process_tree_memory_mb,
     redis_url_with_db,
@@ -34,6 +44,8 @@ from supporters.models import Engagement, Supporter, Tag
 SAMPLE_SECONDS = 0.2
 # The benchmark's own Redis database, so no other worker on this broker takes its tasks.
 BENCH_REDIS_DB = 14
+# The processes whose CPU per message the line gives, in its order.
+CPU_GROUPS = ("worker_main", "worker_children", "esp", "postgres", "redis", "driver")
 
 
 class Command(BaseCommand):
@@ -55,15 +67,37 @@ class Command(BaseCommand):
         parser.add_argument("--esp", choices=["postmark", "smtp"], default="postmark")
         parser.add_argument("--batch-size", type=int, default=settings.RALLY_SEND_BATCH_SIZE)
         parser.add_argument("--timeout", type=float, default=3600)
+        parser.add_argument(
+            "--baseline",
+            action="store_true",
+            help="also run the naive Django send loop before and after, and print the ratio",
+        )
+        parser.add_argument(
+            "--redis-db",
+            type=int,
+            default=BENCH_REDIS_DB,
+            help="the Redis database the run uses as its broker; emptied first",
+        )
 
     def handle(
-        self, *args, recipients, workers, concurrency, pool, esp, batch_size, timeout, **options
+        self,
+        *args,
+        recipients,
+        workers,
+        concurrency,
+        pool,
+        esp,
+        batch_size,
+        timeout,
+        baseline,
+        redis_db,
+        **options,
     ):
         if recipients < 1:
             raise CommandError("--recipients must be at least 1.")
         from espfakes import FakePostmark, FakeSMTP  # Development dependencies.
 
-        redis_url = redis_url_with_db(settings.REDIS_URL, BENCH_REDIS_DB)
+        redis_url = redis_url_with_db(settings.REDIS_URL, redis_db)
         redis_client = redis.Redis.from_url(redis_url)
         redis_client.flushdb()
         # Tasks this process queues (the snapshot) go to the benchmark's broker database.
@@ -73,9 +107,15 @@ class Command(BaseCommand):
         self.stderr.write(f"Creating {recipients:,} supporters (run {run})…")
         tag, mailing = _create_audience_and_mailing(run, recipients)
         fake = (FakePostmark if esp == "postmark" else FakeSMTP)(record_bodies=False)
+        # The naive loop sends over SMTP whatever the ESP: to Rally's sink, or one of its own.
+        naive_sink = None
+        if baseline:
+            naive_sink = fake if esp == "smtp" else FakeSMTP(record_bodies=False)
         processes = []
+        naive_runs = []
         try:
-            with fake, tempfile.TemporaryDirectory() as logs:
+            own_sink = naive_sink if naive_sink not in (None, fake) else contextlib.nullcontext()
+            with fake, own_sink, tempfile.TemporaryDirectory() as logs:
                 env = {
                     # Workers as deployed: with DEBUG on, Django keeps the SQL of the last 9,000
                     # queries of every connection (megabytes of VALUES lists) and formats each.
@@ -96,8 +136,16 @@ class Command(BaseCommand):
                         )
                     )
                 _wait_until_ready(redis_client, processes)
+                if naive_sink:
+                    naive_runs.append(self._naive_run(mailing, tag, naive_sink, recipients))
+                    fake.reset()
+                load_before = os.getloadavg()[0]
                 result = self._send_and_measure(mailing, fake, processes, redis_client, timeout)
+                result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
                 counts = fake.counts()
+                if naive_sink:
+                    naive_sink.reset()
+                    naive_runs.append(self._naive_run(mailing, tag, naive_sink, recipients))
         finally:
             for process in processes:
                 process.stop()
@@ -123,13 +171,57 @@ class Command(BaseCommand):
         keys = ["recipients", "delivered", "duplicates", "missing", "seconds", "emails_per_s",
                 "snapshot_seconds", "first_message_seconds", "worker_peak_rss_mb",
                 "worker_peak_pss_mb", "redis_peak_mb", "esp", "ledger_sent", "workers",
-                "concurrency", "pool", "batch_size", "database"]  # fmt: skip
-        self.stdout.write(json.dumps({key: result[key] for key in keys}))
+                "concurrency", "pool", "batch_size", "database", "cpu_ms_per_message",
+                "esp_cpu_share_of_worker", "load_average"]  # fmt: skip
+        line = {key: result[key] for key in keys}
+        if naive_runs:
+            line.update(_naive_summary(naive_runs, result["emails_per_s"]))
+        self.stdout.write(json.dumps(line))
+
+    def _naive_run(self, mailing, tag, sink, recipients: int) -> dict:
+        """Send the mailing to the run's supporters with the naive loop; measure it as Rally's."""
+        self.stderr.write("Sending with the naive loop…")
+        meter = CpuMeter(
+            {
+                "esp": lambda: [sink.pid],
+                "postgres": _database_backends,
+                "redis": redis_servers,
+                "driver": own_process,
+            }
+        )
+        load_before = os.getloadavg()[0]
+        meter.start()
+        started = time.monotonic()
+        # As a Django app reads its audience: a queryset, model instances, in chunks.
+        supporters = Supporter.objects.filter(tags=tag).order_by("pk").iterator(chunk_size=2000)
+        sent = naive_send(mailing=mailing, supporters=supporters, host=sink.host, port=sink.port)
+        seconds = time.monotonic() - started
+        cpu = meter.stop()
+        counts = sink.counts()
+        return {
+            "sent": sent,
+            "seconds": seconds,
+            "cpu": cpu,
+            "duplicates": sum(n - 1 for n in counts.values() if n > 1),
+            "missing": recipients - len(counts),
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        }
 
     def _send_and_measure(self, mailing, fake, processes, redis_client, timeout) -> dict:
         pids = [process.process.pid for process in processes]
+        meter = CpuMeter(
+            {
+                "worker_main": lambda: pids,
+                "worker_children": lambda: descendants(pids) - set(pids),
+                "esp": lambda: [fake.pid],
+                "postgres": _database_backends,
+                "redis": redis_servers,
+                "driver": own_process,
+            }
+        )
         peak_rss, peak_pss = process_tree_memory_mb(pids)
         peak_redis = redis_client.info("memory")["used_memory"]
+        meter.start()
         started = time.monotonic()
         started_wall = time.time()
         mailing_send(mailing=mailing)
@@ -150,14 +242,21 @@ class Command(BaseCommand):
             for process in processes:
                 if process.process.poll() is not None:
                     raise CommandError(f"A worker died:\n{process.log()[-3000:]}")
+            # Pool children and database backends may come and go: each counts until it went.
+            meter.sample()
             time.sleep(SAMPLE_SECONDS)
         seconds = time.monotonic() - started
+        cpu = meter.stop()
         mailing.refresh_from_db()
         if mailing.status != Mailing.Status.SENT:
             raise CommandError(f"The mailing ended {mailing.status}: {mailing.status_reason}")
         snapshot_seconds = (mailing.audience_snapshot_at - mailing.started_at).total_seconds()
         count = Delivery.objects.filter(mailing=mailing).count()
+        cpu_ms = _per_message_ms(cpu, count)
+        worker_ms = cpu_ms["worker_main"] + cpu_ms["worker_children"]
         return {
+            "cpu_ms_per_message": cpu_ms,
+            "esp_cpu_share_of_worker": round(cpu_ms["esp"] / worker_ms, 3) if worker_ms else None,
             "seconds": round(seconds, 2),
             "emails_per_s": round(count / seconds, 1),
             "snapshot_seconds": round(snapshot_seconds, 2),
@@ -166,6 +265,45 @@ class Command(BaseCommand):
             "worker_peak_pss_mb": round(peak_pss, 1),
             "redis_peak_mb": round(peak_redis / 2**20, 2),
         }
+
+
+def _per_message_ms(cpu_seconds: dict[str, float], messages: int) -> dict[str, float]:
+    """Return each process group's CPU milliseconds per message, in CPU_GROUPS' order."""
+    return {
+        name: round(cpu_seconds[name] * 1000 / max(messages, 1), 4)
+        for name in CPU_GROUPS
+        if name in cpu_seconds
+    }
+
+
+def _naive_summary(runs: list[dict], emails_per_s: float) -> dict:
+    """Return the naive loop's keys: each run's rate and their mean, CPU over both, the ratio."""
+    rates = [run["sent"] / run["seconds"] for run in runs]
+    mean = sum(rates) / len(rates)
+    cpu = {name: sum(run["cpu"][name] for run in runs) for name in runs[0]["cpu"]}
+    return {
+        "naive_emails_per_s": round(mean, 1),
+        "naive_emails_per_s_before": round(rates[0], 1),
+        "naive_emails_per_s_after": round(rates[-1], 1),
+        "ratio_to_naive": round(emails_per_s / mean, 2),
+        "naive_cpu_ms_per_message": _per_message_ms(cpu, sum(run["sent"] for run in runs)),
+        "naive_duplicates": sum(run["duplicates"] for run in runs),
+        "naive_missing": sum(run["missing"] for run in runs),
+        "naive_load_average": [run["load_average"] for run in runs],
+    }
+
+
+def _database_backends() -> list[int]:
+    """Return the pids of PostgreSQL's backends connected to this database (none on SQLite).
+
+    Only this database's: other databases on a shared server are not the benchmark's work. The
+    server's own processes (the WAL writer, the checkpointer) are left out for the same reason.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [pid for (pid,) in cursor.fetchall()]
 
 
 def _esp_env(esp: str, fake) -> dict[str, str]:
