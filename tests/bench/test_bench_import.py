@@ -4,6 +4,7 @@ import json
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 
 from bench.import_file import import_file_write
 from supporters.models import ConsentRecord, Supporter, SupporterImport, Tag
@@ -20,7 +21,7 @@ def test_the_file_has_the_mix_the_benchmark_names(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_bench_import_reports_the_counts_the_file_was_made_with_and_cleans_up():
-    """A tiny real run through a worker, on either database."""
+    """A tiny real run through a worker, on either database; its floor on PostgreSQL."""
     stdout = io.StringIO()
     call_command(
         "bench_import", rows=2000, supporters=SYNTHETIC,
@@ -35,6 +36,22 @@ def test_bench_import_reports_the_counts_the_file_was_made_with_and_cleans_up():
     )  # fmt: skip
     assert result["expected_ok"] is True
     assert result["peak_rss_mb"] > 0 and result["rows_per_s"] > 0
+    # The yardstick and what each process spent (issue 20's keys).
+    assert {"floor_seconds", "ratio_to_floor", "floor_seconds_before", "floor_seconds_after",
+            "worker_cpu_seconds", "postgres_cpu_seconds"} <= set(result)  # fmt: skip
+    assert result["worker_cpu_seconds"] > 0
+    if connection.vendor == "postgresql":
+        assert result["floor_seconds_before"] > 0 and result["floor_seconds_after"] > 0
+        assert result["floor_seconds"] == pytest.approx(
+            (result["floor_seconds_before"] + result["floor_seconds_after"]) / 2, abs=0.001
+        )
+        assert result["ratio_to_floor"] == round(result["seconds"] / result["floor_seconds"], 2)
+        assert result["postgres_cpu_seconds"] > 0
+        with connection.cursor() as cursor:  # the floor's scratch table is dropped
+            cursor.execute("SELECT to_regclass('bench_import_floor')")
+            assert cursor.fetchone()[0] is None
+    else:  # the floor is PostgreSQL's COPY: none on SQLite
+        assert result["floor_seconds"] is None and result["ratio_to_floor"] is None
     # What the import made is gone; the synthetic supporters stay, as they were.
     assert Supporter.objects.count() == SYNTHETIC
     assert not ConsentRecord.objects.exists() and not Supporter.tags.through.objects.exists()

@@ -5,22 +5,34 @@ uploaded as the admin does and imported by a Celery worker (solo pool: one proce
 peak RSS, the kernel's VmHWM, is the import's). `seconds` is the import's own time, from the
 worker's claim to its commit. What the run made is removed at the end, the synthetic
 supporters (2M by default, shared with bench_sign and bench_audience) are kept.
+
+On PostgreSQL the run carries its yardstick, the floor: the least any import of this file must
+do, timed in the same run right before and right after Rally's import. It is one transaction
+that COPYs the file as it is into a temporary table and makes its addresses rows of a scratch
+table shaped like the supporters' table, holding the supporters already there and a unique
+index on the address: `INSERT … SELECT DISTINCT ON (lower(email)) … ON CONFLICT DO NOTHING`.
+No validation, no consent, no tags, no report: `ratio_to_floor` is how many floors Rally's
+import takes. CPU seconds of the worker and of PostgreSQL during the import come from /proc.
 """
 
+import contextlib
 import json
+import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 from django.conf import settings
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from bench.import_file import HEADER, NEW_PREFIX, import_file_write
 from bench.preconditions import require_migrated
+from bench.proc_cpu import CpuMeter, descendants, postgres_backends
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from bench.worker_processes import redis_url_with_db, start_celery_worker
 from config.celery_app import app as celery_app
@@ -32,6 +44,15 @@ TAG = "bench-import"
 CONSENT_SOURCE = "bench_import"
 # Not the default broker database: a `make run` worker there would take the task.
 BENCH_REDIS_DB = 12
+# The floor's scratch tables; the first is an ordinary table, dropped after each floor.
+FLOOR_TABLE = "bench_import_floor"
+FLOOR_STAGING = "bench_import_floor_rows"
+# What the floor's session may use, as the import's own sessions do (supporters/imports).
+FLOOR_SESSION = (
+    "SET temp_buffers = '256MB'",
+    "SET work_mem = '256MB'",
+    "SET synchronous_commit = off",
+)
 
 
 class Command(BaseCommand):
@@ -66,6 +87,7 @@ class Command(BaseCommand):
                         consent_wording="Yes, email me about this and other campaigns.",
                         upload=File(file),
                     )
+                floor_before = _floor_seconds(path, self.stderr.write)
                 worker = start_celery_worker(
                     name=f"bench-import-{uuid.uuid4().hex[:8]}",
                     env={"REDIS_URL": redis_url, "MEDIA_ROOT": str(settings.MEDIA_ROOT)},
@@ -74,17 +96,38 @@ class Command(BaseCommand):
                     pool="solo",
                 )
                 self.stderr.write("Importing in a worker…")
+                worker_pid = worker.process.pid
+                meter = CpuMeter(
+                    {
+                        "worker": lambda: descendants([worker_pid]),
+                        "postgres": _postgres_serving(connection.settings_dict["NAME"]),
+                    }
+                )
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        _checkpoint(cursor)
+                meter.start()
                 started = time.monotonic()
                 supporter_import_start(
                     supporter_import_id=supporter_import.pk, mapping=mapping_guess(HEADER)
                 )
-                done = _wait(supporter_import.pk, worker, timeout, self.stderr.write)
+                done = _wait(supporter_import.pk, worker, timeout, self.stderr.write, meter)
                 wall = time.monotonic() - started
+                cpu_seconds = meter.stop()
                 peak_rss_mb = _peak_rss_mb(worker.process.pid)
                 worker_log = worker.log()
+                worker.stop()
+                worker = None
+                floor_after = (
+                    _floor_seconds(path, self.stderr.write)
+                    if done.status == SupporterImport.Status.DONE
+                    else None
+                )
             if done.status != SupporterImport.Status.DONE:
                 raise CommandError(f"The import {done.status}: {done.error}\n{worker_log[-3000:]}")
             seconds = done.summary["seconds"]
+            floors = [floor for floor in (floor_before, floor_after) if floor is not None]
+            floor_seconds = round(statistics.mean(floors), 3) if floors else None
             result = {
                 "rows": done.rows,
                 "created": done.created,
@@ -93,6 +136,15 @@ class Command(BaseCommand):
                 "seconds": seconds,
                 "rows_per_s": round(done.rows / seconds, 1),
                 "peak_rss_mb": peak_rss_mb,
+                # The mean of the floors before and after the import; None on SQLite.
+                "floor_seconds": floor_seconds,
+                "ratio_to_floor": round(seconds / floor_seconds, 2) if floor_seconds else None,
+                "floor_seconds_before": floor_before,
+                "floor_seconds_after": floor_after,
+                # From the task's start to the import's end, read from /proc: the worker and
+                # its children, and PostgreSQL's processes for this database (_postgres_serving).
+                "worker_cpu_seconds": cpu_seconds["worker"],
+                "postgres_cpu_seconds": cpu_seconds["postgres"],
                 "read_seconds": done.summary["read_seconds"],
                 "merge_seconds": done.summary["merge_seconds"],
                 # The rest of merge_seconds is the commit: the deferred foreign-key checks.
@@ -111,10 +163,11 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(result))
 
 
-def _wait(import_id: int, worker, timeout: float, log) -> SupporterImport:
+def _wait(import_id: int, worker, timeout: float, log, meter: CpuMeter) -> SupporterImport:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
+        meter.sample()  # PostgreSQL's backends of the import's lanes end with their sessions
         supporter_import = SupporterImport.objects.get(pk=import_id)
         if supporter_import.finished_at is not None:
             return supporter_import
@@ -126,6 +179,104 @@ def _wait(import_id: int, worker, timeout: float, log) -> SupporterImport:
             last = state
         time.sleep(0.2)
     raise CommandError(f"The import took longer than {timeout:.0f} s:\n{worker.log()[-3000:]}")
+
+
+def _floor_seconds(path: Path, log) -> float | None:
+    """Time the floor of importing `path` (the module's docstring); None if not PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return None
+    supporters = Supporter._meta.db_table
+    names = [header.lower().replace(" ", "_") for header in HEADER]
+    columns = ", ".join(names)
+    log("Timing the floor: COPY and one INSERT … ON CONFLICT…")
+    # A session of its own, as each of the import's is: temp_buffers is settable only before
+    # the session's first temporary table.
+    connection.close()
+    try:
+        with connection.cursor() as cursor:
+            for statement in FLOOR_SESSION:
+                cursor.execute(statement)
+            _floor_drop(cursor)
+            # The supporters there before the import (the floor after it must not count the
+            # import's own as conflicts), with the one index the floor keeps.
+            cursor.execute(
+                f"CREATE TABLE {FLOOR_TABLE} "
+                f"(LIKE {supporters} INCLUDING DEFAULTS INCLUDING IDENTITY)"
+            )
+            cursor.execute(
+                f"INSERT INTO {FLOOR_TABLE} SELECT * FROM {supporters} "  # noqa: S608
+                f"WHERE email NOT LIKE %s",
+                [f"{NEW_PREFIX}%"],
+            )
+            cursor.execute(f"CREATE UNIQUE INDEX {FLOOR_TABLE}_email ON {FLOOR_TABLE} (email)")
+            cursor.execute(f"VACUUM (ANALYZE) {FLOOR_TABLE}")
+            _checkpoint(cursor)
+            started = time.monotonic()
+            with transaction.atomic():
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {FLOOR_STAGING} "
+                    f"({', '.join(f'{name} text' for name in names)})"
+                )
+                with (
+                    path.open("rb") as file,
+                    cursor.copy(
+                        f"COPY {FLOOR_STAGING} ({columns}) FROM STDIN "
+                        f"(FORMAT csv, HEADER true, FORCE_NOT_NULL ({columns}))"
+                    ) as copy,
+                ):
+                    while block := file.read(1 << 20):
+                        copy.write(block)
+                cursor.execute(
+                    f"INSERT INTO {FLOOR_TABLE} (email, first_name, last_name, country, "  # noqa: S608
+                    f"postcode, language, status, source, created_at, updated_at, "
+                    f"suppression_reason) "
+                    f"SELECT DISTINCT ON (lower(email)) lower(email), first_name, last_name, "
+                    f"left(country, 2), left(postcode, 20), 'en', 'subscribed', 'bench-floor', "
+                    f"now(), now(), '' FROM {FLOOR_STAGING} ORDER BY lower(email) "
+                    f"ON CONFLICT DO NOTHING"
+                )
+            seconds = round(time.monotonic() - started, 3)
+            _floor_drop(cursor)
+    finally:
+        connection.close()
+    return seconds
+
+
+def _checkpoint(cursor) -> None:
+    """Start a timed part with the WAL of what came before flushed, as each of them does.
+
+    A role without the right (pg_checkpoint) runs without: noisier, not wrong.
+    """
+    with contextlib.suppress(DatabaseError), transaction.atomic():
+        cursor.execute("CHECKPOINT")
+
+
+def _floor_drop(cursor) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_STAGING}")
+    cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+
+
+def _postgres_serving(database: str) -> Callable[[], set[int]]:
+    """Return a function giving PostgreSQL's processes that work for `database`.
+
+    The sessions connected to it and the server's own processes (WAL writer, checkpointer,
+    parallel workers), not the sessions of other databases on a shared machine. A session's
+    command line reads `postgres: 15/main: <user> <database> <host>(<port>) <state>`.
+    """
+
+    def pids() -> set[int]:
+        serving = set()
+        for pid in postgres_backends():
+            try:
+                words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+            except OSError:
+                continue
+            session = any(b"(" in word for word in words) or b"autovacuum" in words
+            if not session or database.encode() in words:
+                serving.add(pid)
+        return serving
+
+    return pids
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -158,5 +309,6 @@ def _delete_run() -> None:
         Tag.objects.filter(name=TAG).delete()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            _floor_drop(cursor)  # left by a run that stopped during its floor
             for table in (supporters, tags, consents):
                 cursor.execute(f"VACUUM (ANALYZE) {table}")
