@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
+from config.lib.signing import signer
+
 from .models import Petition
 
 PETITION_LINK_SALT = "rally.campaigns.petition_link"
 # The query parameter (and the sign form's field) that carries a personal link's token: the
 # petition page reads it, the mailing renderer and the click redirect write it.
 PETITION_TOKEN_PARAMETER = "t"  # noqa: S105 -- a parameter name, not a secret
-_signer = signing.Signer(salt=PETITION_LINK_SALT)
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,13 @@ class PetitionLink:
 def make_petition_token(*, supporter_id: int, mailing_id: int | None, petition_id: int) -> str:
     """Return a token naming a supporter, the mailing that invited them and the petition it
     signs, never the email: a link forwarded or edited signs nobody onto another petition."""
-    return _signer.sign(f"{supporter_id}-{mailing_id or 0}-{petition_id}")
+    return signer(PETITION_LINK_SALT).sign(f"{supporter_id}-{mailing_id or 0}-{petition_id}")
 
 
 def read_petition_token(token: str) -> PetitionLink | None:
     """Return what a valid token names, or None when it was tampered with or cut short."""
     try:
-        parts = _signer.unsign(token).split("-")
+        parts = signer(PETITION_LINK_SALT).unsign(token).split("-")
     except signing.BadSignature:
         return None
     if len(parts) not in (2, 3) or not all(part.isascii() and part.isdigit() for part in parts):

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core import signing
 from django.utils.crypto import constant_time_compare
 
+from config.lib.signing import signer
+
 UNSUBSCRIBE_SALT = "rally.supporters.unsubscribe"
 UNSUBSCRIBE_MAILTO_SALT = "rally.supporters.unsubscribe-mailto"
 # Hex digits of the HMAC kept in a mailto token: 80 bits, beyond guessing, and short enough
@@ -42,13 +44,13 @@ def make_unsubscribe_token(supporter_id: int, mailing_id: int | None = None) -> 
     signed, as every token was before they named the mailing, and those still work.
     """
     value = f"{supporter_id}-{mailing_id}" if mailing_id else str(supporter_id)
-    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign(value)
+    return signer(UNSUBSCRIBE_SALT).sign(value)
 
 
 def read_unsubscribe_link(token: str) -> UnsubscribeLink | None:
     """Return what a valid unsubscribe token names, or None for a bad token."""
     try:
-        value = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign(token)
+        value = signer(UNSUBSCRIBE_SALT).unsign(token)
     except signing.BadSignature:
         return None
     supporter_part, _, mailing_part = value.partition("-")

@@ -21,6 +21,7 @@ from django_countries import countries
 
 from campaigns.links import PETITION_TOKEN_PARAMETER, make_petition_token
 from mailings.content.compose import compose_message
+from mailings.content.substitution import Substitution, substitution_of
 from mailings.content.template_checks import syntax_error_message, template_problems
 from mailings.content.tracked_links import MailingLinks
 from mailings.models import Mailing
@@ -125,6 +126,7 @@ class CompiledMailing:
 
     def __init__(self, mailing: Mailing):
         self.mailing_id = mailing.pk
+        self._substitutions: dict[tuple[int, bool], Substitution | None] = {}
         self.from_email = f"{mailing.from_name} <{mailing.from_email}>"
         self.reply_to = [mailing.reply_to] if mailing.reply_to else []
         contents = {
@@ -211,10 +213,24 @@ class CompiledMailing:
             fields, version=version, supporter_id=tracked_supporter_id
         )
         return RenderedMessage(
-            subject=" ".join(templates.subject.render(Context(fields, autoescape=False)).split()),
-            html=templates.html.render(Context(body_fields)),
-            text=templates.text.render(Context(body_fields, autoescape=False)),
+            subject=" ".join(self._render(templates.subject, fields, autoescape=False).split()),
+            html=self._render(templates.html, body_fields, autoescape=True),
+            text=self._render(templates.text, body_fields, autoescape=False),
         )
+
+    def _render(self, template: Template, fields: dict[str, str], *, autoescape: bool) -> str:
+        """Render a template by substitution where its shape allows, else by Django."""
+        key = (id(template), autoescape)
+        try:
+            substitution = self._substitutions[key]
+        except KeyError:
+            # Keyed by identity: the templates live as long as this object does.
+            substitution = self._substitutions[key] = substitution_of(
+                template, autoescape=autoescape
+            )
+        if substitution is None:
+            return template.render(Context(fields, autoescape=autoescape))
+        return substitution.render(fields)
 
 
 def _compile_content(content, *, language: str) -> MailingTemplates:

@@ -33,6 +33,8 @@ from django.template import Context, Template
 from django.template.base import tag_re
 from django.urls import reverse
 
+from config.lib.signing import timestamp_signer
+
 CLICK_SALT = "rally.mailings.click"
 OPEN_SALT = "rally.mailings.open"
 OPEN_PIXEL_VARIABLE = "tracked_open_url"
@@ -236,11 +238,10 @@ class _Masked:
 
 
 # Tokens. Compact: the three numbers in base 62, then the timestamp and signature of a
-# TimestampSigner, so that a token can expire (RALLY_TRACKING_TOKEN_MAX_AGE_DAYS). One signer
-# per process, as campaigns/links.py has: a message signs one token per link, and making a
-# signer costs as much again as signing (docs/performance.md, "Tracked links and results").
-_click_signer = signing.TimestampSigner(salt=CLICK_SALT)
-_open_signer = signing.TimestampSigner(salt=OPEN_SALT)
+# TimestampSigner, so that a token can expire (RALLY_TRACKING_TOKEN_MAX_AGE_DAYS). A message
+# signs one token per link: config/lib/signing.py's signers derive their key once, where making
+# a Django signer per token costs as much again as signing (docs/performance.md, "Tracked
+# links and results").
 
 
 @dataclass(frozen=True)
@@ -255,24 +256,24 @@ class TrackingToken:
 def make_click_token(*, mailing_id: int, supporter_id: int, link_index: int) -> str:
     """Return the token of one supporter's link `link_index` in a mailing."""
     value = ".".join(signing.b62_encode(n) for n in (mailing_id, supporter_id, link_index))
-    return _click_signer.sign(value)
+    return timestamp_signer(CLICK_SALT).sign(value)
 
 
 def make_open_token(*, mailing_id: int, supporter_id: int) -> str:
     """Return the token of one supporter's open pixel in a mailing."""
     value = ".".join(signing.b62_encode(n) for n in (mailing_id, supporter_id))
-    return _open_signer.sign(value)
+    return timestamp_signer(OPEN_SALT).sign(value)
 
 
 def read_click_token(token: str) -> TrackingToken | None:
     """Return what a valid, unexpired click token names; None for any other string."""
-    numbers = _read(token, signer=_click_signer, count=3)
+    numbers = _read(token, signer=timestamp_signer(CLICK_SALT), count=3)
     return TrackingToken(*numbers) if numbers else None
 
 
 def read_open_token(token: str) -> TrackingToken | None:
     """Return what a valid, unexpired open token names; None for any other string."""
-    numbers = _read(token, signer=_open_signer, count=2)
+    numbers = _read(token, signer=timestamp_signer(OPEN_SALT), count=2)
     return TrackingToken(*numbers) if numbers else None
 
 

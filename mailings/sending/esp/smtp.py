@@ -12,6 +12,7 @@ round trip. What the server answered is still read for every command of every me
 """
 
 import binascii
+import re
 import smtplib
 import uuid
 from dataclasses import dataclass
@@ -258,8 +259,19 @@ def _text_header(value: str) -> str:
     return Header(value, "utf-8").encode()
 
 
-@lru_cache(maxsize=64)
+# An address written as it is: ASCII, no display name, nothing to quote or encode.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
 def _address_header(address: str) -> str:
+    # A recipient's address is new every message: parsing it is most of a header's cost.
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address
+    return _formatted_address_header(address)
+
+
+@lru_cache(maxsize=64)
+def _formatted_address_header(address: str) -> str:
     name, addr = parseaddr(address)
     return formataddr((name, addr), charset="utf-8") if name else addr
 

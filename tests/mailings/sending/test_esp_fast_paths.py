@@ -165,3 +165,86 @@ def test_a_reply_lost_after_the_message_was_written_is_unknown(smtp_sender, posi
     # Nothing after it was written; it goes back to the queue.
     assert all(r.failure and not r.failure.outcome_unknown for r in results[position + 1 :])
     assert sorted(accepted_recipients(sink)) == sorted(m.to[0] for m in messages[: position + 1])
+
+
+# Postmark's batch JSON, made from the first message of each shape ---------------------------
+
+
+def postmark_backend(settings, **send_defaults):
+    from django.core.mail import get_connection
+
+    settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "test-token", "SEND_DEFAULTS": send_defaults}
+    return get_connection("anymail.backends.postmark.EmailBackend")
+
+
+def varied_appeals():
+    """Messages of one mailing in its versions and variants, to all kinds of addresses."""
+    from mailings.models import MailingVariant, MailingVersion
+
+    mailing = MailingFactory(subject="{{ first_name|default:'Friend' }}, sign", reply_to="")
+    MailingVersion.objects.create(
+        mailing=mailing, language="ru", subject="Подпишите", html_body="<p>Привет</p>"
+    )
+    MailingVariant.objects.create(
+        mailing=mailing, label="B", language="", subject="Other {{ last_name }}", from_name="Ann"
+    )
+    compiled = CompiledMailing(mailing)
+    addresses = ["reader@example.org", "Mixed.Case+tag@Example.ORG", "анна@пример.рф",
+                 "o'brien@example.org", "x@münchen.de", "last@example.org"]  # fmt: skip
+    messages = []
+    for n, address in enumerate(addresses * 2):
+        fields = merge_fields(
+            compiled=compiled, supporter_id=n, email=address, first_name=["", "Ann"][n % 2],
+            last_name="Lee & <Co>", country="GB",
+        )  # fmt: skip
+        messages.append(
+            build_message(
+                compiled=compiled, fields=fields, delivery_id=n, version=["", "ru"][n // 6],
+                variant=["", "B", "A"][n % 3], tracked_supporter_id=n,
+            )
+        )  # fmt: skip
+    return messages
+
+
+@pytest.mark.parametrize(
+    "send_defaults",
+    [
+        {},
+        {"metadata": {"campaign": "x", "delivery_id": "0"}, "tags": ["bulk"]},
+        {"extra_headers": {"X-Org": "Rally", "List-Unsubscribe": "<x>"}, "track_opens": True},
+        {"esp_extra": {"MessageStream": "broadcast"}},
+    ],
+)
+def test_postmark_batch_json_is_what_anymail_builds_for_each_message(settings, send_defaults):
+    from mailings.sending.esp.postmark import message_payloads
+
+    backend = postmark_backend(settings, **send_defaults)
+    messages = varied_appeals()
+    built_by_anymail = []
+    build = backend.build_message_payload
+    backend.build_message_payload = lambda m, d: built_by_anymail.append(m) or build(m, d)
+
+    ours = message_payloads(backend, messages)
+
+    backend.build_message_payload = build
+    # One a sender (the mailing's, variant B's) and each message to an address anymail must
+    # parse itself (3 of 6: non-ASCII, an apostrophe), unless a default makes each its own.
+    assert len(built_by_anymail) == (12 if "esp_extra" in send_defaults else 2 + 6)
+
+    anymails = [backend.build_message_payload(m, backend.send_defaults).data for m in messages]
+    assert ours == anymails
+    assert len({payload["To"] for payload in ours}) == 6
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["reader@example.org", "Mixed.Case+tag@Example.ORG", "o'brien@example.org",
+     "Ann Lee <ann@example.org>", "анна@пример.рф", '"Lee, Ann" <ann@example.org>'],
+)  # fmt: skip
+def test_an_address_header_is_written_as_parsing_it_would_write_it(address):
+    from email.utils import formataddr, parseaddr
+
+    from mailings.sending.esp.smtp import _address_header
+
+    name, addr = parseaddr(address)
+    assert _address_header(address) == (formataddr((name, addr), charset="utf-8") if name else addr)
