@@ -4,20 +4,20 @@ import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from campaigns.models import Signature
 from mailings.content.rendering import compiled_mailing
-from mailings.models import Delivery, LinkClick, Mailing
-from mailings.report_figures import DELIVERY_FIGURES
+from mailings.delivery_counts import delivery_counts_of
+from mailings.models import Delivery, Mailing, ReportBreakdown, ReportHour
 from mailings.segments import segment_q
 from supporters.engagement import Tier, tier_q
 from supporters.models import MAILABLE, Language, Segment, Supporter
@@ -239,31 +239,30 @@ def mailing_audience_sample(mailing: Mailing) -> Supporter | None:
 
 
 def mailing_delivery_counts(mailing: Mailing) -> dict[str, int]:
-    """Return the number of deliveries of a mailing in each status, every status present."""
+    """Return the number of deliveries of a mailing in each status, every status present.
+
+    From the counters the database keeps as the ledger changes (mailings/delivery_counts.py):
+    a few dozen rows however many deliveries, and the figures of one moment, as a count of
+    the ledger in the same snapshot would give them.
+    """
     counts = dict.fromkeys(Delivery.Status.values, 0)
-    rows = (
-        Delivery.objects.filter(mailing=mailing)
-        .values_list("status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    counts.update(dict(rows))
+    for (status, _), n in delivery_counts_of(mailing.pk).items():
+        counts[status] = counts.get(status, 0) + n
     return counts
 
 
 def mailing_skip_reasons(mailing: Mailing) -> dict[str, int]:
     """Return how many deliveries of a mailing were skipped for each reason, largest first.
 
-    Read by the progress page, from the mailing's skipped rows alone (the status index). Rows
-    skipped before reasons were recorded count under "".
+    Read by the progress page, from the counters (mailings/delivery_counts.py). Rows skipped
+    before reasons were recorded count under "".
     """
-    rows = (
-        Delivery.objects.filter(mailing=mailing, status=Delivery.Status.SKIPPED)
-        .values_list("skip_reason")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "skip_reason")
-    )
-    return dict(rows)
+    reasons = [
+        (reason, n)
+        for (status, reason), n in delivery_counts_of(mailing.pk).items()
+        if status == Delivery.Status.SKIPPED
+    ]
+    return dict(sorted(reasons, key=lambda item: (-item[1], item[0])))
 
 
 @dataclass(frozen=True)
@@ -350,12 +349,12 @@ class MailingProgress:
 
 
 def mailing_progress(mailing: Mailing) -> MailingProgress:
-    """Read a mailing's progress from its ledger in two queries.
+    """Read a mailing's progress in two queries, neither of which reads its deliveries.
 
-    The progress page polls it every few seconds while a mailing sends, so both queries can be
-    answered from an index without reading the rows: the counts from
-    `delivery_mailing_status_id`, the rate from `delivery_mailing_sent_at`, the partial index of
-    sent rows by `sent_at`, of which it reads the last minute's entries alone.
+    The progress page polls it every few seconds while a mailing sends: the counts come from
+    the mailing's counters (mailing_delivery_counts), the rate from `delivery_mailing_sent_at`,
+    the partial index of sent rows by `sent_at`, of which it reads the last minute's entries
+    alone.
     """
     counts = mailing_delivery_counts(mailing)
     window_start = timezone.now() - timedelta(seconds=PROGRESS_RATE_WINDOW_SECONDS)
@@ -430,31 +429,24 @@ class MailingResults:
         )
 
 
-# The progress page's results counted from deliveries, in MailingResults' order.
-RESULT_FIGURES = (
-    "sent", "delivered", "hard_bounces", "soft_bounces", "complaints", "rejected", "opens",
-    "unique_clicks",
-)  # fmt: skip
-
-
 def mailing_results(mailing: Mailing) -> MailingResults:
-    """Read what a mailing achieved: three counting queries, each by an index on the mailing.
+    """Read what a mailing achieved from its report's counters: two queries, however large.
 
-    The deliveries are counted in one pass over the mailing's rows (docs/performance.md,
-    "Tracked links and results"); clicks by `link_click_mailing`; signatures by the index of
-    Signature.mailing.
+    The totals sum the mailing's hourly counters (ReportHour: a row per hour something
+    happened); the links are its link breakdowns. The counters mean on the ledger what each
+    figure says (report_figures.py) and are kept by every writer of the ledger
+    (report_counts.py); the progress page polls this every few seconds while a mailing sends,
+    so it never counts the deliveries (docs/performance.md, "Report counters").
     """
-    # Each figure means on the ledger what the report's counters mean (report_figures.py).
-    counts = Delivery.objects.filter(mailing=mailing).aggregate(
-        **{figure: Count("pk", filter=DELIVERY_FIGURES[figure]) for figure in RESULT_FIGURES}
+    figures = [field.name for field in fields(MailingResults) if field.name != "links"]
+    totals = ReportHour.objects.filter(mailing=mailing).aggregate(
+        **{figure: Sum(figure) for figure in figures}
     )
     by_link = {
-        index: (clicks, unique)
-        for index, clicks, unique in LinkClick.objects.filter(mailing=mailing)
-        .values("link_index")
-        .annotate(clicks=Count("pk"), unique=Count("supporter", distinct=True))
-        .order_by("link_index")
-        .values_list("link_index", "clicks", "unique")
+        int(key): (clicks, unique)
+        for key, clicks, unique in ReportBreakdown.objects.filter(
+            mailing=mailing, dimension=ReportBreakdown.Dimension.LINK
+        ).values_list("key", "clicks", "unique_clicks")
     }
     try:
         sources = [link.source for link in compiled_mailing(mailing).links.links]
@@ -469,9 +461,4 @@ def mailing_results(mailing: Mailing) -> MailingResults:
         )
         for index in sorted(set(range(len(sources))) | set(by_link))
     )
-    return MailingResults(
-        **{key: value or 0 for key, value in counts.items()},
-        clicks=sum(clicks for clicks, _ in by_link.values()),
-        signatures=Signature.objects.filter(mailing=mailing).count(),
-        links=links,
-    )
+    return MailingResults(**{key: value or 0 for key, value in totals.items()}, links=links)

@@ -4,6 +4,7 @@ what comes back about it (ledger.py), and the report's counters (report.py)."""
 from mailings.models.ledger import (
     HARD_ESP_STATUSES,
     Delivery,
+    DeliveryCount,
     EspStatus,
     LinkClick,
     OutboxMessage,
@@ -39,6 +40,7 @@ __all__ = [
     "ABStatus",
     "ABWithoutWinner",
     "Delivery",
+    "DeliveryCount",
     "EspStatus",
     "HARD_ESP_STATUSES",
     "LinkClick",

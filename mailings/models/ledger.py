@@ -177,6 +177,32 @@ class Delivery(models.Model):
         return f"{self.mailing} → {self.supporter}"
 
 
+class DeliveryCount(models.Model):
+    """An amount of a mailing's deliveries in one status (and skip reason): the ledger, counted.
+
+    Kept by database triggers on Delivery (mailings/delivery_counts.py, migration 0025), in the
+    transaction of every statement that inserts, updates or deletes deliveries, so no writer
+    can forget them and they hold what the ledger holds in every snapshot a reader takes. On
+    PostgreSQL a statement adds rows of amounts (negative too) and never updates one, so
+    writers take no lock here and wait for nobody; the rows of a mailing are summed by whoever
+    reads them and now and then folded into one per key. On SQLite, one writer at a time, each
+    key has one row, updated in place. The progress page reads these instead of counting a
+    mailing's deliveries (docs/performance.md, "Report counters").
+    """
+
+    # No database constraint: the triggers delete a mailing's rows with it, after its
+    # deliveries' deletion has added to them (Django deletes the deliveries first).
+    mailing = models.ForeignKey(
+        Mailing, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Delivery.Status.choices)
+    skip_reason = models.CharField(max_length=32, blank=True)
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.mailing_id} {self.status} {self.skip_reason}: {self.n}"
+
+
 class TrackingEvent(models.Model):
     """An ESP event (delivered, bounced, opened, …) received by webhook, stored once.
 

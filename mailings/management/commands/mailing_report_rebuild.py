@@ -1,14 +1,16 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from mailings.delivery_counts import delivery_counts_rebuild
 from mailings.models import Mailing
 from mailings.reports.ledger import report_counters_rebuild
 
 
 class Command(BaseCommand):
     help = (
-        "Count mailings' report figures again from their ledger: for mailings sent before "
-        "reports were kept, or after the ledger was mended by hand. Run it on mailings that "
-        "have gone quiet: changes made while it counts may be missed or counted twice."
+        "Count mailings' report figures and deliveries by status again from their ledger: for "
+        "mailings sent before reports were kept, or after the ledger was mended by hand. Run "
+        "it on mailings that have gone quiet: changes made while it counts may be missed or "
+        "counted twice in the report (the counts by status are rebuilt safely at any time)."
     )
 
     def add_arguments(self, parser):
@@ -32,6 +34,7 @@ class Command(BaseCommand):
                 )
         for mailing in mailings.only("pk", "name"):
             totals = report_counters_rebuild(mailing_id=mailing.pk).totals()
+            delivery_counts_rebuild(mailing_id=mailing.pk)
             self.stdout.write(
                 f"“{mailing.name}”: {totals['sent']:,} sent, {totals['signatures']:,} signatures, "
                 f"{totals['unsubscribes']:,} unsubscribes."
