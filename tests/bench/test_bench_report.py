@@ -6,7 +6,14 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from campaigns.models import Campaign, Signature
-from mailings.models import Delivery, LinkClick, Mailing, ReportHour, TrackingEvent
+from mailings.models import (
+    Delivery,
+    DeliveryCount,
+    LinkClick,
+    Mailing,
+    ReportHour,
+    TrackingEvent,
+)
 from supporters.models import Supporter
 
 
@@ -30,6 +37,12 @@ def test_bench_report_times_report_json_and_the_counters_cost_then_cleans_up(set
     assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["max_ms"]
     assert result["ledger_scan_ms"] > 0 and result["ratio_to_ledger_scan"] > 0
     assert result["agrees_with_ledger"] is True
+    # The poll reads the counters by status, not the ledger.
+    assert 0 < result["progress_p50_ms"] <= result["progress_p95_ms"]
+    assert 0 < result["progress_reads_p50_ms"] <= result["progress_reads_p95_ms"]
+    assert result["progress_ledger_count_ms"] > 0
+    assert result["progress_ratio_to_ledger_count"] > 0
+    assert 1 <= result["delivery_count_rows"] <= 64
     # Thirty days of hours at most (sending's first hours and each event's), and the mailbox
     # domains: the first 400 deliveries reach every named one and 60 small ones.
     assert 0 < result["hour_rows"] <= 30 * 24 + 3
@@ -42,3 +55,4 @@ def test_bench_report_times_report_json_and_the_counters_cost_then_cleans_up(set
     for model in (TrackingEvent, Delivery, LinkClick, Signature, Mailing, Supporter, Campaign):
         assert not model.objects.exists(), model
     assert not ReportHour.objects.exists()
+    assert not DeliveryCount.objects.exists()

@@ -13,6 +13,17 @@ by nearest rank, timed by the client. The yardstick, in the same run: the same f
 from the ledger itself (`ledger_counts`, what a report would cost without counters), as
 `ledger_scan_ms`, and `ratio_to_ledger_scan` = p95 / that.
 
+The progress page's poll, progress.json of the same mailing, is asked for as often on the same
+server, after report.json: `progress_p50_ms` and `progress_p95_ms`. It reads the mailing's
+counters by status (mailings/delivery_counts.py), the last minute's sends, and the report's
+counters for its results. Its yardstick, in the same run: the mailing's deliveries counted by
+status from the ledger, as the poll counted them before it had counters
+(`progress_ledger_count_ms`, the median of --ledger-repeat), and `progress_ratio_to_ledger_count`
+= progress p95 / that. `progress_reads_p50_ms` and `progress_reads_p95_ms` time the poll's
+reads alone in this process (`mailing_progress` and `mailing_results`, --repeat times), without
+the web server, the session and the admin's checks around them. `delivery_count_rows` is how
+many counter rows the poll summed.
+
 Then what keeping the counters costs webhook processing: --webhook-events stored Postmark
 events about another mailing of as many messages, the mix of bench_webhooks (3% complaints,
 7% hard bounces, the rest deliveries), queued --events-per-task to a task as its intake
@@ -50,9 +61,11 @@ from bench.web_server import WebServer
 from bench.worker_processes import redis_url_with_db, start_celery_worker
 from campaigns.models import Campaign, Petition, Signature
 from config.celery_app import app as celery_app
+from mailings.delivery_counts import ledger_delivery_counts
 from mailings.feedback import tasks
 from mailings.models import (
     Delivery,
+    DeliveryCount,
     LinkClick,
     Mailing,
     MailingVersion,
@@ -61,6 +74,7 @@ from mailings.models import (
     TrackingEvent,
 )
 from mailings.reports.ledger import ledger_counts, report_counters_rebuild
+from mailings.selectors import mailing_progress, mailing_results
 from supporters.models import Engagement, Supporter
 
 # The benchmark's own Redis database by default (the web server's and the worker's broker),
@@ -148,20 +162,37 @@ class Command(BaseCommand):
         counted = report_counters_rebuild(mailing_id=mailing.pk)
         rebuild_seconds = time.monotonic() - started
         self.stderr.write("Timing report.json over HTTP…")
-        samples, report = self._time_report(run, mailing, redis_url, logs, options["repeat"])
+        timed = self._time_pages(run, mailing, redis_url, logs, options["repeat"])
+        (samples, report), (progress_samples, progress) = timed
         if {key: report[key] for key in ("sent", "signatures")} != {
             key: counted.totals()[key] for key in ("sent", "signatures")
         }:
             raise CommandError("report.json disagrees with the ledger.")
+        by_status = {}
+        for (status, _), n in ledger_delivery_counts(mailing.pk).items():
+            by_status[status] = by_status.get(status, 0) + n
+        if (progress["total"], progress["sent"]) != (deliveries, by_status.get("sent", 0)):
+            raise CommandError(f"progress.json disagrees with the ledger: {by_status}")
+        reads_samples = []
+        for _ in range(options["repeat"]):
+            started = time.perf_counter()
+            mailing_progress(mailing)
+            mailing_results(mailing)
+            reads_samples.append((time.perf_counter() - started) * 1000)
         self.stderr.write("Counting the same figures from the ledger…")
-        ledger_samples = []
+        ledger_samples, status_samples = [], []
         for _ in range(options["ledger_repeat"]):
             started = time.monotonic()
             ledger_counts(mailing.pk)
             ledger_samples.append((time.monotonic() - started) * 1000)
+            started = time.monotonic()
+            ledger_delivery_counts(mailing.pk)
+            status_samples.append((time.monotonic() - started) * 1000)
         without, with_buckets = self._time_webhooks(run, redis_url, redis_client, logs, **options)
         p95 = _percentile(samples, 95)
         ledger_ms = round(statistics.median(ledger_samples), 1)
+        progress_p95 = _percentile(progress_samples, 95)
+        status_ms = round(statistics.median(status_samples), 1)
         overhead = min(with_buckets) / min(without) - 1 if without and min(without) else None
         return {
             "deliveries": deliveries,
@@ -172,6 +203,15 @@ class Command(BaseCommand):
             "repeat": options["repeat"],
             "ledger_scan_ms": ledger_ms,
             "ratio_to_ledger_scan": round(p95 / ledger_ms, 4) if ledger_ms else None,
+            "progress_p50_ms": _percentile(progress_samples, 50),
+            "progress_p95_ms": progress_p95,
+            "progress_reads_p50_ms": _percentile(reads_samples, 50),
+            "progress_reads_p95_ms": _percentile(reads_samples, 95),
+            "progress_ledger_count_ms": status_ms,
+            "progress_ratio_to_ledger_count": (
+                round(progress_p95 / status_ms, 4) if status_ms else None
+            ),
+            "delivery_count_rows": DeliveryCount.objects.filter(mailing=mailing).count(),
             "hour_rows": ReportHour.objects.filter(mailing=mailing).count(),
             "breakdown_rows": ReportBreakdown.objects.filter(mailing=mailing).count(),
             "series_points": len(report["series"]),
@@ -188,8 +228,9 @@ class Command(BaseCommand):
             "database": connection.vendor,
         }
 
-    def _time_report(self, run, mailing, redis_url, logs, repeat) -> tuple[list[float], dict]:
-        """Ask for report.json as a logged-in user, over one kept-alive connection."""
+    def _time_pages(self, run, mailing, redis_url, logs, repeat) -> list[tuple[list[float], dict]]:
+        """Ask for report.json, then progress.json, as a logged-in user, over one kept-alive
+        connection; return each one's times and its last answer."""
         user = User.objects.create_superuser(f"bench-report-{run}", password=None)
         session = SessionStore()
         session["_auth_user_id"] = str(user.pk)
@@ -204,28 +245,30 @@ class Command(BaseCommand):
         try:
             url = urlsplit(server.start())
             http = HTTPConnection(url.hostname, url.port, timeout=60)
-            path = f"/admin/mailings/mailing/{mailing.pk}/report.json"
             headers = {"Cookie": f"sessionid={session.session_key}"}
 
-            def get() -> dict:
-                http.request("GET", path, headers=headers)
+            def get(page: str) -> dict:
+                http.request("GET", f"/admin/mailings/mailing/{mailing.pk}/{page}", headers=headers)
                 response = http.getresponse()
                 body = response.read()
                 if response.status != 200:
-                    raise CommandError(f"report.json answered {response.status}: {body[:500]}")
+                    raise CommandError(f"{page} answered {response.status}: {body[:500]}")
                 return json.loads(body)
 
-            for _ in range(3):
-                report = get()  # untimed: the process compiles the mailing, caches warm
-            samples = []
-            for _ in range(repeat):
-                started = time.perf_counter()
-                report = get()
-                samples.append((time.perf_counter() - started) * 1000)
+            timed = []
+            for page in ("report.json", "progress.json"):
+                for _ in range(3):
+                    answer = get(page)  # untimed: the process compiles the mailing, caches warm
+                samples = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    answer = get(page)
+                    samples.append((time.perf_counter() - started) * 1000)
+                timed.append((samples, answer))
             http.close()
         finally:
             server.stop()
-        return samples, report
+        return timed
 
     def _time_webhooks(self, run, redis_url, redis_client, logs, **options):
         """Process the same events with the counters off and on, in turns; return the times."""
