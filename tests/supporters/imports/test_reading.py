@@ -7,7 +7,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from supporters.imports.cleaning import RowCleaner, country_code
 from supporters.imports.mapping import mapping_adjust, mapping_check, mapping_guess
-from supporters.imports.reading import ImportFileError, file_format_detect, rows_read
+from supporters.imports.reading import ImportFileError, RawRow, file_format_detect, rows_read
+from supporters.suppression import email_hash
 
 RUSSIAN = "Эл. почта;Имя;Фамилия\nanna@example.org;Анна;Каренина\n"
 GERMAN = "Email,First name,Last name\njurgen@example.org,Jürgen,Müller\n"
@@ -125,6 +126,16 @@ def test_the_fast_path_agrees_with_email_validator(address, settings):
     email, problem = RowCleaner(["email"]).email_normalise(address)
     assert email == expected
     assert bool(problem) == (expected is None)
+
+
+@pytest.mark.parametrize("key", ["short key", "k" * 64, "a key longer than a block " * 4])
+def test_the_staged_hash_is_the_erased_list_hash_whatever_the_key(key, settings):
+    """The cleaner's HMAC by hand is supporters.suppression.email_hash, byte for byte."""
+    settings.RALLY_SUPPRESSION_HASH_KEY = key
+    cleaner = RowCleaner(["email"])
+    for address in ("ann@example.org", "анна@пример.рф", "a.b+c@xn--80ak6aa92e.com"):
+        staged = cleaner.stage(RawRow(2, [address]))
+        assert staged[2] == email_hash(staged[1])
 
 
 @pytest.mark.parametrize(
