@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from supporters.models import (
     ConsentRecord,
@@ -44,6 +45,20 @@ def test_rows_of_one_address_are_one_person_filled_from_the_first_non_empty_valu
         "ann@example.org", "Ann", "Lee", "DE", "10115", "ru",
     )  # fmt: skip
     assert ConsentRecord.objects.get().supporter == ann
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_new_supporter_gets_a_random_public_uuid_of_their_own(tmp_path):
+    """The batch's uuids are handed out sorted (merge.py): still random, still distinct."""
+    known = SupporterFactory(email="known@example.org")
+    rows = "".join(f"person{i}@example.org,P{i}\n" for i in range(300))
+    result = run(tmp_path, f"Email,First name\nknown@example.org,K\n{rows}")
+    assert result["created"] == 300
+    created = Supporter.objects.exclude(pk=known.pk)
+    uuids = [supporter.uuid for supporter in created]
+    assert len(set(uuids)) == 300 and known.uuid not in uuids
+    if connection.vendor == "postgresql":  # gen_random_uuid(); SQLite's default is 16 bytes
+        assert {value.version for value in uuids} == {4}
 
 
 @pytest.mark.django_db(transaction=True)
