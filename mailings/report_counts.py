@@ -22,7 +22,7 @@ before they commit: the counters of a busy hour are locked only from then until 
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -215,19 +215,31 @@ def _aware(value):
     return value
 
 
-def report_sends_count(*, delivery_ids: Sequence[int], at: datetime) -> None:
+def report_sends_count(
+    *,
+    delivery_ids: Sequence[int],
+    at: datetime,
+    keys: Mapping[int, DeliveryKeys] | None = None,
+) -> None:
     """Count deliveries just marked SENT at `at` (delivery_record_outcome, same transaction).
 
     Each delivery is marked SENT once: only a claimed row is sent, and claiming is atomic.
+    `keys` are the deliveries' keys when the caller has them (the send queue read them at the
+    claim); the deliveries are read for those it lacks.
     """
     if not delivery_ids or not settings.RALLY_REPORT_BUCKETS:
         return
     changes = ReportChanges(now=at)
-    rows = Delivery.objects.filter(pk__in=list(delivery_ids)).values_list(
+    keys = keys or {}
+    unknown_ids = [pk for pk in delivery_ids if pk not in keys]
+    rows = Delivery.objects.filter(pk__in=unknown_ids).values_list(
         "mailing_id", "version_language", "variant", "supporter__email"
     )
-    for mailing_id, language, variant, email in rows:
+    for mailing_id, language, variant, email in rows if unknown_ids else ():
         changes.add("sent", keys=DeliveryKeys(mailing_id, language, variant, email), at=at)
+    for pk in delivery_ids:
+        if pk in keys:
+            changes.add("sent", keys=keys[pk], at=at)
     changes.write()
 
 

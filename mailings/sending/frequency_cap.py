@@ -34,6 +34,21 @@ def frequency_cap_on() -> bool:
     return settings.RALLY_FREQUENCY_CAP_PER_DAY > 0 or settings.RALLY_FREQUENCY_CAP_PER_WEEK > 0
 
 
+def frequency_cap_may_apply(*, mailing_id: int, now: datetime) -> bool:
+    """Say whether any other mailing may have a delivery the cap counts: sent in the last 7
+    days, or claimed now. When none may, a claim need not ask about its supporters.
+
+    A delivery is claimed before it is sent, and a claim marks its mailing's heartbeat
+    (batches._claim), as the reconciler does when it finds a delivery sent; a delivery is
+    recorded within its lease of the claim, or the sweep marks it unknown. So a mailing with a
+    delivery sent since a week ago, or claimed now, has beaten since a week and a lease ago.
+    """
+    if not frequency_cap_on():
+        return False
+    since = now - timedelta(days=7, seconds=settings.RALLY_SEND_LEASE_SECONDS)
+    return Mailing.objects.filter(heartbeat_at__gte=since).exclude(pk=mailing_id).exists()
+
+
 def supporters_over_frequency_cap(
     *, mailing_id: int, supporter_ids: list[int], now: datetime
 ) -> dict[int, str]:

@@ -38,7 +38,11 @@ class PostmarkBatchSender(BatchSender):
         first_payload = backend.build_message_payload(messages[0], backend.send_defaults)
         params = first_payload.get_request_params(backend.api_url)
         params["url"] = urljoin(backend.api_url, "email/batch")
-        params["data"] = json.dumps(message_payloads(backend, messages, first_payload.data))
+        # UTF-8 rather than \u escapes: JSON's own encoding, and a shorter, faster write of
+        # content in any script but Latin.
+        params["data"] = json.dumps(
+            message_payloads(backend, messages, first_payload.data), ensure_ascii=False
+        ).encode()
         params.setdefault("timeout", backend.timeout)
         # anymail's own post (error wrapping included); its payload only names the request.
         response = backend.post_to_esp(_PreparedRequest(params), messages[0])

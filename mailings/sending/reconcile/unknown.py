@@ -200,6 +200,10 @@ def _record_found(accepted: dict[int, Accepted], outcome: ReconcileOutcome) -> N
             BatchOutcome(sent=[(pk, accepted[pk].message_id) for pk in still_unknown])
         )
         Delivery.objects.filter(pk__in=still_unknown).update(error=FOUND)
+        # Sent now, as far as the frequency cap counts: the mailing beats, as a claim makes
+        # it (frequency_cap.frequency_cap_may_apply).
+        mailing_ids = Delivery.objects.filter(pk__in=still_unknown).values("mailing_id")
+        Mailing.objects.filter(pk__in=mailing_ids).update(heartbeat_at=timezone.now())
     outcome.found_sent += len(still_unknown)
 
 

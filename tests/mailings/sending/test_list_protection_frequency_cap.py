@@ -6,12 +6,18 @@ test_list_protection_with_workers.py.
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mailings.models import Delivery, Mailing
 from mailings.sending.batches import BatchOutcome, delivery_claim_batch, delivery_record_outcome
-from mailings.sending.frequency_cap import supporters_over_frequency_cap
+from mailings.sending.frequency_cap import (
+    frequency_cap_may_apply,
+    supporters_over_frequency_cap,
+)
 from tests.factories import DeliveryFactory, MailingFactory, SupporterFactory
 
 Status = Delivery.Status
@@ -21,11 +27,18 @@ pytestmark = pytest.mark.django_db
 
 
 def had(supporter, *, ago: timedelta, status: str = Status.SENT, mailing=None) -> Delivery:
-    """Record a delivery of another mailing to `supporter`, `ago` before now."""
+    """Record a delivery of another mailing to `supporter`, `ago` before now.
+
+    Its mailing beat when it was claimed, as the send queue's claim makes it.
+    """
     sent = status == Status.SENT
+    mailing = mailing or MailingFactory()
+    beat_at = timezone.now() - (ago if sent else timedelta(0))
+    if mailing.heartbeat_at is None or mailing.heartbeat_at < beat_at:
+        Mailing.objects.filter(pk=mailing.pk).update(heartbeat_at=beat_at)
     return DeliveryFactory(
         supporter=supporter,
-        mailing=mailing or MailingFactory(),
+        mailing=mailing,
         status=status,
         sent_at=timezone.now() - ago if sent else None,
         esp_message_id=f"esp-{supporter.pk}-{ago}" if sent else "",
@@ -150,6 +163,29 @@ def test_a_claim_skips_those_over_the_cap_and_claims_the_rest():
         SkipReason.FREQUENCY_CAP_DAY,
     )
     assert capped_row.sent_at is None
+
+
+@override_settings(RALLY_FREQUENCY_CAP_PER_DAY=1, RALLY_FREQUENCY_CAP_PER_WEEK=5)
+def test_no_supporter_is_asked_about_when_no_other_mailing_beat_in_the_last_week():
+    """Claims ask about their supporters only while another mailing can have sent to them."""
+    mailing = MailingFactory(status=Mailing.Status.SENDING)
+    supporter = SupporterFactory()
+    old = had(supporter, ago=timedelta(days=8))
+    pending(mailing, supporter)
+    now = timezone.now()
+    assert not frequency_cap_may_apply(mailing_id=mailing.pk, now=now)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(delivery_claim_batch(mailing_id=mailing.pk, worker="w1", size=10)) == 1
+    assert not any("COUNT" in query["sql"] for query in queries.captured_queries)
+    # A claim of the other mailing, a week ago less a lease, still counts.
+    Mailing.objects.filter(pk=old.mailing_id).update(
+        heartbeat_at=now - timedelta(days=7, seconds=settings.RALLY_SEND_LEASE_SECONDS - 5)
+    )
+    assert frequency_cap_may_apply(mailing_id=mailing.pk, now=now)
+    # Its own heartbeat never does.
+    Mailing.objects.filter(pk=old.mailing_id).update(heartbeat_at=None)
+    Mailing.objects.filter(pk=mailing.pk).update(heartbeat_at=now)
+    assert not frequency_cap_may_apply(mailing_id=mailing.pk, now=now)
 
 
 @override_settings(RALLY_FREQUENCY_CAP_PER_DAY=1, RALLY_FREQUENCY_CAP_PER_WEEK=0)

@@ -93,10 +93,16 @@ def test_a_supporter_sent_five_mailings_this_week_is_skipped_with_the_weekly_cap
                          ("five", "four", "fresh"))  # fmt: skip
     now = timezone.now()
     # The ledger of earlier days: five mailings this week, one a day; four, and one before.
-    for days in (1.5, 2.5, 3.5, 4.5, 5.5):
-        DeliveryFactory(supporter=five, sent_at=now - timedelta(days=days))
-    for days in (1.5, 2.5, 3.5, 4.5, 7.5):
-        DeliveryFactory(supporter=four, sent_at=now - timedelta(days=days))
+    # Each mailing beat when it was sent, as the send queue's claims make it.
+    for supporter, days_ago in (
+        (five, (1.5, 2.5, 3.5, 4.5, 5.5)),
+        (four, (1.5, 2.5, 3.5, 4.5, 7.5)),
+    ):
+        for days in days_ago:
+            sent_at = now - timedelta(days=days)
+            DeliveryFactory(
+                supporter=supporter, sent_at=sent_at, mailing=MailingFactory(heartbeat_at=sent_at)
+            )
     appeal = mailing_to(five, four, fresh)
     with FakePostmark() as esp:
         worker = celery_worker_factory(**postmark_env(esp, **CAPS))

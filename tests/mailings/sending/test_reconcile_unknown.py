@@ -93,6 +93,9 @@ def test_what_the_esp_accepted_becomes_sent_with_its_id_and_counts_in_the_report
     assert mailing_report(mailing).totals["sent"] == 3
     # Nobody was sent anything more.
     assert postmark.counts() == {d.supporter.email: 1 for d in deliveries}
+    # Sent as of now for the frequency cap, which looks for mailings that beat lately.
+    mailing.refresh_from_db()
+    assert mailing.heartbeat_at > timezone.now() - timedelta(minutes=1)
 
 
 @pytest.mark.django_db
