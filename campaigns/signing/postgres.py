@@ -5,6 +5,8 @@ the group commit gathers is written at once, set-based, under the same rules as 
 writer (rules.py). The statement is a transaction of its own: no BEGIN and COMMIT round trips.
 """
 
+import re
+import weakref
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -63,6 +65,81 @@ def _load_statement() -> str:
 
 SIGN_BATCH_SQL = _load_statement()
 
+# The batch's WITH query as a server-side prepared statement, made once per connection: parsing
+# and planning it again for every batch was about a third of what a batch cost PostgreSQL
+# (docs/performance.md, "Group commit and the batch statement"). Each batch then sends the
+# same three statements as one simple query, SET LOCAL, EXECUTE and SET LOCAL, still one
+# implicit transaction. PREPARE names its parameters' types; %(now)s has no cast of its own.
+PREPARED_NAME = "rally_sign_batch"
+PARAMETER_TYPES = {
+    "now": "timestamptz",
+    "petition_ids": "bigint[]",
+    "sign_petition": "bigint[]",
+    "sign_email": "text[]",
+    "sign_mailing": "bigint[]",
+    "sign_source": "text[]",
+    "sign_confirmed": "boolean[]",
+    "sign_consent": "boolean[]",
+    "sign_any_consent": "boolean[]",
+    "emails": "text[]",
+    "first_names": "text[]",
+    "last_names": "text[]",
+    "countries": "text[]",
+    "postcodes": "text[]",
+    "languages": "text[]",
+    "sources": "text[]",
+    "consent_petition": "bigint[]",
+    "consent_email": "text[]",
+    "consent_wording": "text[]",
+    "consent_source_url": "text[]",
+    "consent_ip": "inet[]",
+}
+
+
+def _prepared_forms(statement: str) -> tuple[str, str]:
+    """Return the batch that EXECUTEs the prepared WITH query, and the one that PREPAREs it
+    first: the PREPARE goes after the SET LOCAL, so the write timeout bounds it too (it waits
+    for the same table locks as the write)."""
+    set_timeout, query, reset_timeout = statement.split("; ")
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", query)))
+    numbered = re.sub(r"%\((\w+)\)s", lambda match: f"${names.index(match[1]) + 1}", query)
+    types = ", ".join(PARAMETER_TYPES[name] for name in names)
+    arguments = ", ".join(f"%({name})s" for name in names)
+    execute = f"EXECUTE {PREPARED_NAME} ({arguments})"
+    # A literal % in the PREPARE would read as a placeholder: the statement holds none.
+    prepare = f"PREPARE {PREPARED_NAME} ({types}) AS {numbered}"
+    return (
+        f"{set_timeout}; {execute}; {reset_timeout}",
+        f"{set_timeout}; {prepare}; {execute}; {reset_timeout}",
+    )
+
+
+SIGN_BATCH_EXECUTE, SIGN_BATCH_PREPARE_AND_EXECUTE = _prepared_forms(SIGN_BATCH_SQL)
+# The psycopg connections this process knows to hold the prepared statement; one that closes
+# leaves the set with its last reference.
+_prepared_on: "weakref.WeakSet[object]" = weakref.WeakSet()
+
+
+def _batch_statement(cursor) -> tuple[str, bool]:
+    """Return the statement to send this batch as, and whether it prepares the connection.
+
+    Behind PgBouncer in transaction mode (DATABASE_DISABLE_SERVER_SIDE_CURSORS, README "Scale
+    out") consecutive transactions may meet different server connections, and a prepared
+    statement lives on one: there the whole statement goes every time. Elsewhere a connection
+    this process has not seen prepare is asked (a catalog read, which waits for no lock): a
+    PREPARE survives the rollback of a batch that failed after it, and preparing twice fails.
+    """
+    if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+        return SIGN_BATCH_SQL, False
+    raw = connection.connection
+    if raw in _prepared_on:
+        return SIGN_BATCH_EXECUTE, False
+    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [PREPARED_NAME])
+    if cursor.fetchone():
+        _prepared_on.add(raw)
+        return SIGN_BATCH_EXECUTE, False
+    return SIGN_BATCH_PREPARE_AND_EXECUTE, True
+
 
 def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[SignatureOutcome]:
     """Record a batch in one statement; return one outcome per request, in order.
@@ -114,7 +191,11 @@ def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[Sign
     ):
         params[array] = [values[name] for values in supporters.values()]
     with connection.cursor() as cursor:
-        cursor.execute(SIGN_BATCH_SQL, params)
+        statement, prepares = _batch_statement(cursor)
+        cursor.execute(statement, params)
+        if prepares:
+            _prepared_on.add(connection.connection)
+            cursor.nextset()  # past the PREPARE
         cursor.nextset()  # past the SET, to the batch's rows
         rows = cursor.fetchall()
     signed = _outcomes_by_signing(rows)

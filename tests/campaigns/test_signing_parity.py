@@ -29,11 +29,29 @@ from tests.processes import purge_test_redis
 
 pytestmark = pytest.mark.django_db
 
-WRITERS = {"portable": signatures_write_portable, "postgres": signatures_write_postgres}
+
+def signatures_write_postgres_pooled(requests):
+    """The PostgreSQL writer as it runs behind PgBouncer: the whole statement, not prepared."""
+    settings_dict = connection.settings_dict
+    pooled = settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
+    settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+    try:
+        return signatures_write_postgres(requests)
+    finally:
+        settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = pooled
+
+
+WRITERS = {
+    "portable": signatures_write_portable,
+    "postgres": signatures_write_postgres,
+    "postgres_pooled": signatures_write_postgres_pooled,
+}
 
 
 def writers_here() -> list[str]:
-    return ["portable", "postgres"] if connection.vendor == "postgresql" else ["portable"]
+    if connection.vendor == "postgresql":
+        return ["portable", "postgres", "postgres_pooled"]
+    return ["portable"]
 
 
 FORM = {

@@ -9,11 +9,16 @@ import itertools
 import re
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from psycopg import _queries
 
 from campaigns.signing import SignatureInput, SignatureRequest, rules, signatures_record
-from campaigns.signing.postgres import SIGN_BATCH_SQL
+from campaigns.signing.postgres import (
+    PREPARED_NAME,
+    SIGN_BATCH_EXECUTE,
+    SIGN_BATCH_PREPARE_AND_EXECUTE,
+    SIGN_BATCH_SQL,
+)
 from supporters.models import Supporter
 from tests.factories import PetitionFactory
 
@@ -92,20 +97,68 @@ def test_a_blank_is_filled_and_a_value_never_overwritten_in_sql():
             assert filled[name] == (known.get(name) or new.get(name, "")), (known, new, name)
 
 
-def test_the_batch_statement_stays_within_psycopgs_parse_cache():
-    """Relies on psycopg internals (postgres.py): this fails when they change under it."""
-    assert len(SIGN_BATCH_SQL.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
-    # Folded onto one line, an SQL comment would swallow the rest of the statement.
-    assert "--" not in SIGN_BATCH_SQL
-    parameters = set(re.findall(r"%\((\w+)\)s", SIGN_BATCH_SQL))
-    assert len(parameters) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+@pytest.mark.parametrize("pooled", [False, True], ids=["prepared", "pooled"])
+def test_the_batch_statement_stays_within_psycopgs_parse_cache(pooled, monkeypatch):
+    """Relies on psycopg internals (postgres.py): this fails when they change under it.
+
+    Behind PgBouncer the whole statement goes with every batch; elsewhere the short EXECUTE of
+    it, prepared once per connection. Either is parsed by psycopg once.
+    """
+    for statement in (SIGN_BATCH_SQL, SIGN_BATCH_EXECUTE):
+        assert len(statement.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+        # Folded onto one line, an SQL comment would swallow the rest of the statement.
+        assert "--" not in statement
+        parameters = set(re.findall(r"%\((\w+)\)s", statement))
+        assert len(parameters) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+    assert "--" not in SIGN_BATCH_PREPARE_AND_EXECUTE
     if connection.vendor != "postgresql":
         return  # the statement runs on PostgreSQL alone
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", pooled)
     petition = PetitionFactory()
     cache = _queries._query2pg_client
-    for attempt in range(2):
+    for attempt in range(3):  # the first batch on a connection prepares it
         signer = SignatureInput(email=f"cached{attempt}@example.org", first_name="A", last_name="B")
         before = cache.cache_info().hits
         signatures_record([SignatureRequest(petition_id=petition.pk, signer=signer)])
         hits = cache.cache_info().hits - before
     assert hits >= 1, "the second batch was parsed again"
+
+
+def test_the_prepared_batch_outlives_a_rollback():
+    """PREPARE is not undone by a rollback: the next batch on the connection EXECUTEs it."""
+    if connection.vendor != "postgresql":
+        return  # the statement runs on PostgreSQL alone
+    petition = PetitionFactory()
+
+    def sign(email: str):
+        signer = SignatureInput(email=email, first_name="A", last_name="B")
+        return signatures_record([SignatureRequest(petition_id=petition.pk, signer=signer)])
+
+    def prepared() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [PREPARED_NAME]
+            )
+            return cursor.fetchone()[0] == 1
+
+    with transaction.atomic():
+        sign("rolled-back@example.org")
+        transaction.set_rollback(True)
+    assert prepared()
+    (outcome,) = sign("after-rollback@example.org")
+    assert outcome.created
+    assert Supporter.objects.filter(email="after-rollback@example.org").exists()
+    assert not Supporter.objects.filter(email="rolled-back@example.org").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_opened_afresh_prepares_the_batch_again():
+    if connection.vendor != "postgresql":
+        return  # the statement runs on PostgreSQL alone
+    petition = PetitionFactory()
+    for attempt in range(2):
+        signer = SignatureInput(email=f"afresh{attempt}@example.org", first_name="A", last_name="B")
+        (outcome,) = signatures_record([SignatureRequest(petition_id=petition.pk, signer=signer)])
+        assert outcome.created
+        connection.close()  # as CONN_MAX_AGE or a dropped connection would
+    assert Supporter.objects.filter(email__startswith="afresh").count() == 2
