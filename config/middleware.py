@@ -2,8 +2,10 @@
 
 from urllib.parse import unquote_to_bytes
 
-from csp.middleware import CSPMiddleware, PolicyParts
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve, reverse
 from django.utils import translation
@@ -40,12 +42,63 @@ class LanguageFromQueryMiddleware:
         return response
 
 
+# What django-csp's decorators (csp_update, csp_replace, csp_exempt, …) set on a response whose
+# view changed its policy.
+_RESPONSE_POLICY_ATTRIBUTES = tuple(
+    f"_csp_{kind}{suffix}"
+    for kind in ("config", "update", "replace", "exempt")
+    for suffix in ("", "_ro")
+)
+
+
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """django-csp's header, with the admin's allowances (RALLY_ADMIN_CSP_UPDATE) on its pages.
 
     The policy itself is CONTENT_SECURITY_POLICY; a view may still replace a directive with
     django-csp's decorators, as the embed pages do for frame-ancestors.
     """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        # The headers of a response that changed no directive and used no nonce, by whether it
+        # is the admin's: the same for every such response, so built once (what building them
+        # for every response cost: docs/performance.md, "Where a signature's CPU goes").
+        self._usual_headers: dict[bool, dict[str, str]] = {}
+        setting_changed.connect(self._forget_usual_headers)
+
+    def _forget_usual_headers(self, **kwargs) -> None:
+        self._usual_headers.clear()
+
+    def process_response(self, request, response):
+        if not self._is_usual(request, response):
+            return super().process_response(request, response)
+        admin = request.path_info.startswith(self._admin_prefix())
+        headers = self._usual_headers.get(admin)
+        if headers is None:
+            # django-csp's own answer for a blank response to this request, kept.
+            probe = super().process_response(request, HttpResponse())
+            headers = {name: probe[name] for name in (HEADER, HEADER_REPORT_ONLY) if name in probe}
+            self._usual_headers[admin] = headers
+        for name, value in headers.items():
+            response[name] = value
+        # As django-csp does once the header is written: a nonce asked for later is an error.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response
+
+    @staticmethod
+    def _is_usual(request, response) -> bool:
+        """Whether django-csp would give this response the same headers as a blank one."""
+        return (
+            getattr(request, "_csp_nonce", None) is None
+            and not any(hasattr(response, name) for name in _RESPONSE_POLICY_ATTRIBUTES)
+            and HEADER not in response
+            and HEADER_REPORT_ONLY not in response
+            and not (settings.DEBUG and response.status_code in (404, 500))
+            and not (settings.CONTENT_SECURITY_POLICY or {}).get("EXCLUDE_URL_PREFIXES")
+            and not (getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None) or {}).get(
+                "EXCLUDE_URL_PREFIXES"
+            )
+        )
 
     def get_policy_parts(self, request, response, report_only=False) -> PolicyParts:
         parts = super().get_policy_parts(request, response, report_only)
@@ -105,20 +158,33 @@ def _is_utf8_form(body: bytes) -> bool:
 REDACTED = "[token]"
 
 
+# Paths that resolved to no token, which a request line may show as they are: resolving a path
+# walks the URL patterns, and every request's line needs it (docs/performance.md, "Where a
+# signature's CPU goes"). A path with a token is never kept here. Bounded, as paths are
+# whatever clients ask for.
+_TOKENLESS_PATHS: set[str] = set()
+TOKENLESS_PATHS_KEPT = 4096
+
+
 def loggable_path(path: str) -> str:
     """Return `path` with every URL parameter named like a token replaced by REDACTED.
 
     Unsubscribe, confirmation and tracked-link addresses carry a supporter's signed token, which
     acts for them: a log line must never hold one.
     """
+    if path in _TOKENLESS_PATHS:
+        return path
     try:
         match = resolve(path)
     except Resolver404:
         return path
+    loggable = path
     for name, value in match.kwargs.items():
         if "token" in name and isinstance(value, str) and value:
-            path = path.replace(value, REDACTED)
-    return path
+            loggable = loggable.replace(value, REDACTED)
+    if loggable == path and len(_TOKENLESS_PATHS) < TOKENLESS_PATHS_KEPT:
+        _TOKENLESS_PATHS.add(path)
+    return loggable
 
 
 class RequestLogMiddleware(RequestMiddleware):
