@@ -245,9 +245,23 @@ def mime_bytes(message, message_id: str) -> bytes:
 
 
 def _quoted_printable(text: str) -> str:
-    # Encode with LF line ends (soft breaks come out as "=\n" too), then make every one CRLF.
+    """Return text quoted-printable encoded, with CRLF line ends, line by line.
+
+    Quoted-printable encodes each line on its own (a soft break restarts at each line end), so
+    the lines can be encoded apart and joined: what binascii gives for the whole text
+    (tests/mailings/sending/test_esp_fast_paths.py compares them). Most lines of a mailing's
+    bodies are the same in every message, and encoding is slow: those come from a cache.
+    """
     lf_text = text.replace("\r\n", "\n").replace("\r", "\n")
-    encoded = binascii.b2a_qp(lf_text.encode("utf-8"), istext=True).decode("ascii")
+    return CRLF.join([_quoted_printable_line(line) for line in lf_text.split("\n")])
+
+
+# Enough for the constant lines of a few mailings' versions and variants; the personal lines
+# of each message pass through and are evicted first, being used once.
+@lru_cache(maxsize=4096)
+def _quoted_printable_line(line: str) -> str:
+    # A long line comes back with soft breaks, "=\n": made CRLF too.
+    encoded = binascii.b2a_qp(line.encode("utf-8"), istext=True).decode("ascii")
     return encoded.replace("\n", CRLF)
 
 

@@ -4,6 +4,8 @@ import email
 import email.policy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailings.content.rendering import CompiledMailing, build_message, merge_fields
 from mailings.sending.esp.smtp import mime_bytes
@@ -248,3 +250,21 @@ def test_an_address_header_is_written_as_parsing_it_would_write_it(address):
 
     name, addr = parseaddr(address)
     assert _address_header(address) == (formataddr((name, addr), charset="utf-8") if name else addr)
+
+
+@given(
+    text=st.lists(
+        st.sampled_from(["a", "Я", " ", "\t", "=", ".", "\n", "\r\n", "\r", "<a>", "é", "x" * 90]),
+        max_size=200,
+    ).map("".join)
+)
+def test_quoted_printable_line_by_line_is_what_binascii_gives_for_the_whole(text):
+    import binascii
+
+    from mailings.sending.esp.smtp import _quoted_printable
+
+    lf_text = text.replace("\r\n", "\n").replace("\r", "\n")
+    whole = binascii.b2a_qp(lf_text.encode("utf-8"), istext=True).decode("ascii")
+    assert _quoted_printable(text) == whole.replace("\n", "\r\n")
+    # Twice: the second time from the cache.
+    assert _quoted_printable(text) == whole.replace("\n", "\r\n")
