@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from functools import cache
 from html.parser import HTMLParser
 
-import css_inline
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.base import Lexer, TokenType
@@ -27,23 +26,15 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from inscriptis import get_text
-from inscriptis.model.config import ParserConfig
 
 from config.lib.richtext import css_is_unsafe, sanitize_html
 
 LAYOUT_HTML = "mailings/email/layout.html"
 LAYOUT_TEXT = "mailings/email/layout.txt"
 
-# Never the network: a <link rel="stylesheet"> is not fetched (the sanitiser removes it anyway).
-_INLINER = css_inline.CSSInliner(
-    keep_style_tags=False, keep_link_tags=False, load_remote_stylesheets=False
-)
 # The look of the editor's markup (a link with class="button" is the call to action): set
 # before the body's own <style>, which therefore wins over it, as its style attributes do.
 BODY_CSS = "mailings/email/body.css"
-# Links as "[text](url)": a reader of the text part must still reach the petition.
-_TEXT_CONFIG = ParserConfig(display_links=True)
 # A "{" that could start a tag ("{{", "{%", "{#") but is text is written as one of these, so
 # the merge-field engine shows it instead of reading a tag: an HTML entity in the HTML (the
 # campaigner sees what they wrote, and a <style>'s own braces are never touched), and a tag in
@@ -79,7 +70,7 @@ def compose_message(
     """
     body = _Placeholders(html_body)
     body.refuse_tags_between_table_cells()
-    html = sanitize_html(_INLINER.inline(_body_style() + body.source))
+    html = sanitize_html(_css_inliner().inline(_body_style() + body.source))
     body.refuse_merge_fields_that_make_a_link(html)
     html_source = body.restore(html, into="HTML", brace=HTML_BRACE)
     if text_body.strip():
@@ -103,6 +94,28 @@ def compose_message(
         )
         text_message = render_to_string(LAYOUT_TEXT, {**context, "body": text_source})
     return ComposedMessage(html=html_message, text=text_message.strip() + "\n")
+
+
+# css-inline, inscriptis and the lxml it brings are imported on first use, not with this module:
+# the admin imports this module in every process, but only a worker compiling a mailing or
+# a campaigner saving one composes, and a worker's pool processes would otherwise each hold
+# them from start-up (measured in docs/performance.md, "Memory").
+@cache
+def _css_inliner():
+    import css_inline
+
+    # Never the network: a <link rel="stylesheet"> is not fetched (the sanitiser removes it).
+    return css_inline.CSSInliner(
+        keep_style_tags=False, keep_link_tags=False, load_remote_stylesheets=False
+    )
+
+
+@cache
+def _text_config():
+    from inscriptis.model.config import ParserConfig
+
+    # Links as "[text](url)": a reader of the text part must still reach the petition.
+    return ParserConfig(display_links=True)
 
 
 @cache
@@ -339,7 +352,9 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 def _html_to_text(html: str) -> str:
     """Return the plain text of sanitised HTML: paragraphs, lists, links as [text](url)."""
-    text = get_text(html, _TEXT_CONFIG)
+    from inscriptis import get_text
+
+    text = get_text(html, _text_config())
     text = "\n".join(line.rstrip() for line in text.splitlines())
     text = _SPACE_IN_LINK.sub("[", text)
     return _BLANK_LINES.sub("\n\n", text).strip()
