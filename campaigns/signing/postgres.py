@@ -67,7 +67,7 @@ SIGN_BATCH_SQL = _load_statement()
 
 # The batch's WITH query as a server-side prepared statement, made once per connection: parsing
 # and planning it again for every batch was about a third of what a batch cost PostgreSQL
-# (docs/performance.md, "Group commit and the batch statement"). Each batch then sends the
+# (docs/performance.md, "Where a signature's CPU goes"). Each batch then sends the
 # same three statements as one simple query, SET LOCAL, EXECUTE and SET LOCAL, still one
 # implicit transaction. PREPARE names its parameters' types; %(now)s has no cast of its own.
 PREPARED_NAME = "rally_sign_batch"
