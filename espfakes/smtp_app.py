@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
-from aiosmtpd.smtp import SMTP
-
 from espfakes._smtp import FastSMTP
+from espfakes._smtp_bulk import BulkSMTPProtocol
 from espfakes.base import LOCALHOST, FakeApp
 from espfakes.options import address_set, non_negative, rate
-from espfakes.smtp_messages import message_entry
+from espfakes.smtp_messages import header_end_in, message_details, message_entry, summary_json
 
 STAGES = ("mail", "rcpt", "data")
 DROP_AFTER_ACCEPT = "drop_after_accept"
@@ -62,49 +62,51 @@ class _Handler:
     async def handle_MAIL(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
-        app = self.app
-        app.stats["requests"] += 1
-        envelope.fake_fault = app.decide_fault()
-        if failure := app.failure_at("mail", server, envelope):
-            return failure
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
+        reply = self.app.mail_hook(envelope, address)
+        if reply == "250 OK":
+            envelope.mail_options.extend(mail_options)
+        return _closing_after(reply, server)
 
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
-        app = self.app
-        if failure := app.failure_at("rcpt", server, envelope):
-            return failure
-        if address.lower() in app.options["reject_recipients"]:
-            app.stats["rejected"] += 1
-            app.say(f"550 rejected recipient {address}")
-            return f"550 5.1.1 <{address}>: Recipient address rejected: inactive recipient"
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(rcpt_options)
-        return "250 OK"
+        reply = self.app.rcpt_hook(envelope, address)
+        if reply == "250 OK":
+            envelope.rcpt_options.extend(rcpt_options)
+        return _closing_after(reply, server)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         app = self.app
-        if app.delay:
-            await asyncio.sleep(app.delay)
-        if getattr(envelope, "fake_fault", None) == [DROP_AFTER_ACCEPT, "data"]:
-            # The message is taken, then the connection dies before the client hears so.
-            app.accept(envelope)
-            app.stats["dropped"] += 1
-            app.say("fault: connection dropped after accepting the message")
+        if delay := app.data_delay():
+            await asyncio.sleep(delay)
+        reply, close = app.data_hook(envelope, lambda: app.accept(envelope))
+        if reply is None:
             server.transport.abort()
             return "250 2.0.0 Ok (never heard: the connection was dropped)"
-        if failure := app.failure_at("data", server, envelope):
-            return failure
-        return app.accept(envelope)
+        if close:
+            server.loop.call_soon(server.transport.close)
+        return reply
+
+
+def _closing_after(reply: str, server: Any) -> str:
+    if reply.startswith("421"):
+        # aiosmtpd writes the reply as soon as the hook returns, before the loop runs this
+        # callback; close() then flushes the reply and ends the connection.
+        server.loop.call_soon(server.transport.close)
+    return reply
 
 
 class SMTPApp(FakeApp):
-    """Run an aiosmtpd server that records messages and injects transient failures."""
+    """Run an SMTP server that records messages and injects transient failures.
+
+    With ``record_bodies`` a connection is served by aiosmtpd (espfakes/_smtp.py), which hands
+    over each message whole; without, by espfakes/_smtp_bulk.py, which reads it where it lies
+    in the receive buffer. The option is read when a connection opens.
+    """
 
     name = "FakeSMTP"
+    hostname = "fake-smtp.localhost"
+    ident = "espfakes FakeSMTP"
     option_spec = {
         **FakeApp.option_spec,
         "temp_fail_rate": (0.0, rate),
@@ -127,11 +129,13 @@ class SMTPApp(FakeApp):
         self._sequence = 0
         self._server: asyncio.Server | None = None
         self.delay = 0.0
+        self._reject: frozenset[str] = frozenset()
         super().__init__(options, echo)
 
     def options_changed(self) -> None:
-        """Cache the latency read on every message."""
+        """Cache the options read on every message."""
         self.delay = self.options["latency_ms"] / 1000.0
+        self._reject = self.options["reject_recipients"]
 
     def parse_fail_next(self, args: Mapping[str, Any]) -> Any:
         """Accept ``code`` (4xx, ``"drop_after_accept"`` or ``"accept"``) and ``stage``."""
@@ -148,14 +152,66 @@ class SMTPApp(FakeApp):
         fault = self.faults.take_forced()
         if fault is not None and fault[0] == ACCEPT:
             return None
-        if fault is None and self.faults.pick([(self.options["temp_fail_rate"], True)]):
+        if fault is None:
+            fail_rate = self.options["temp_fail_rate"]
+            if not fail_rate or not self.faults.pick([(fail_rate, True)]):
+                return None
             fault = [self.options["temp_fail_code"], None]
         if fault is not None and fault[1] is None:
             fault = [fault[0], self.options["temp_fail_stage"]]
         return fault
 
-    def failure_at(self, when: str, server: Any, envelope: Any) -> str | None:
-        """Return the failure reply due at stage ``when`` of this transaction, if any."""
+    # What both protocols ask, at each stage of a transaction ----------------------------------
+
+    def mail_hook(self, envelope: Any, address: str) -> str:
+        """Start a transaction from ``address``; return the reply to MAIL (421: then close)."""
+        self.stats["requests"] += 1
+        envelope.fake_fault = self.decide_fault()
+        if failure := self.failure_at("mail", envelope):
+            return failure
+        envelope.mail_from = address
+        return "250 OK"
+
+    def rcpt_hook(self, envelope: Any, address: str) -> str:
+        """Add recipient ``address``; return the reply to RCPT (421: then close)."""
+        if failure := self.failure_at("rcpt", envelope):
+            return failure
+        if self._reject and address.lower() in self._reject:
+            self.stats["rejected"] += 1
+            self.say(f"550 rejected recipient {address}")
+            return f"550 5.1.1 <{address}>: Recipient address rejected: inactive recipient"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def connection_opened(self) -> None:
+        """Count a connection served by espfakes/_smtp_bulk.py."""
+        self.stats["connections"] += 1
+
+    def data_delay(self) -> float:
+        """Return how many seconds to wait before answering a message (``latency_ms``)."""
+        return self.delay
+
+    def data_hook(self, envelope: Any, record: Callable[[], str]) -> tuple[str | None, bool]:
+        """Decide what becomes of a message that arrived; ``record()`` records it.
+
+        Return the reply, or ``None`` when the connection is to drop unanswered, and whether
+        to close the connection after the reply.
+        """
+        if getattr(envelope, "fake_fault", None) == [DROP_AFTER_ACCEPT, "data"]:
+            # The message is taken, then the connection dies before the client hears so.
+            record()
+            self.stats["dropped"] += 1
+            self.say("fault: connection dropped after accepting the message")
+            return None, True
+        if failure := self.failure_at("data", envelope):
+            return failure, failure.startswith("421")
+        return record(), False
+
+    def failure_at(self, when: str, envelope: Any) -> str | None:
+        """Return the failure reply due at stage ``when`` of this transaction, if any.
+
+        A 421 counts as a dropped connection; the protocol closes it after the reply.
+        """
         fault = getattr(envelope, "fake_fault", None)
         if fault is None or fault[1] != when:
             return None
@@ -166,22 +222,53 @@ class SMTPApp(FakeApp):
         self.say(f"fault: {code} at {when.upper()}")
         if code == 421:
             self.stats["dropped"] += 1
-            # aiosmtpd writes the reply as soon as this hook returns, before the loop runs
-            # this callback; close() then flushes the reply and ends the connection.
-            server.loop.call_soon(server.transport.close)
         return f"{code} {TEMP_FAIL_TEXT.get(code, '4.0.0 Temporary failure, try again later')}"
 
     def accept(self, envelope: Any) -> str:
-        """Record an accepted message and return the 250 reply with its queue id."""
+        """Record a message aiosmtpd read and return the 250 reply with its queue id."""
+        content: bytes = envelope.original_content or b""
+        return self._record(content, envelope.rcpt_tos, envelope.mail_from)
+
+    def record_raw(
+        self, data: bytearray, start: int, end: int, stuffed_dots: int, envelope: Any
+    ) -> str:
+        """Record the message ``data[start:end]``, still dot-stuffed; return the 250 reply.
+
+        Used by espfakes/_smtp_bulk.py. Without details (see ``wants_details``) nothing is
+        copied: ``summary_json`` reads the Message-ID and size in place.
+        """
+        if self.echo is not None:
+            content = (b"\r\n" + data[start:end]).replace(b"\r\n.", b"\r\n")[2:]
+            return self._record(bytes(content), envelope.rcpt_tos, envelope.mail_from)
         self._sequence += 1
         queue_id = f"{self._queue_prefix}{self._sequence:08X}"
-        content: bytes = envelope.original_content or b""
-        recipients = list(dict.fromkeys(address.lower() for address in envelope.rcpt_tos))
+        rcpt_tos = envelope.rcpt_tos
+        if len(rcpt_tos) == 1:
+            recipients = [rcpt_tos[0].lower()]
+        else:
+            recipients = list(dict.fromkeys(address.lower() for address in rcpt_tos))
+        entry = summary_json(
+            data, start, end, stuffed_dots, queue_id, recipients, envelope.mail_from
+        )
+        completion = None
+        if self.wants_details():
+            # Parsing headers costs more than all the rest; it waits until they are read.
+            headers_end = min(header_end_in(data, start, end) + 4, end)
+            headers = (b"\r\n" + data[start:headers_end]).replace(b"\r\n.", b"\r\n")[2:]
+            completion = partial(message_details, bytes(headers), full=False)
+        self.stats["accepted"] += 1
+        self.recorder.add_encoded(recipients, entry, completion)
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def _record(self, content: bytes, rcpt_tos: list[str], mail_from: str | None) -> str:
+        self._sequence += 1
+        queue_id = f"{self._queue_prefix}{self._sequence:08X}"
+        recipients = list(dict.fromkeys(address.lower() for address in rcpt_tos))
         entry = message_entry(
             content,
             queue_id,
             recipients,
-            envelope.mail_from,
+            mail_from,
             # In the foreground each message's subject is printed, so parse its headers then.
             details=self.wants_details() or self.echo is not None,
             bodies=self.options["record_bodies"],
@@ -190,14 +277,14 @@ class SMTPApp(FakeApp):
         self.recorder.add(recipients, entry)
         if self.echo is not None:
             self.say(
-                f"accepted {queue_id} from={envelope.mail_from} to={','.join(recipients)} "
+                f"accepted {queue_id} from={mail_from} to={','.join(recipients)} "
                 f"subject={entry.get('subject')!r} size={len(content)}"
             )
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
     def info(self) -> dict[str, Any]:
         """Describe the server."""
-        return {**super().info(), "hostname": "fake-smtp.localhost"}
+        return {**super().info(), "hostname": self.hostname}
 
     def banner(self) -> str:
         """Return the startup line with the Django settings to use."""
@@ -211,14 +298,16 @@ class SMTPApp(FakeApp):
         loop = asyncio.get_running_loop()
         handler = _Handler(self)
 
-        def factory() -> SMTP:
+        def factory() -> asyncio.BaseProtocol:
+            if not self.options["record_bodies"]:
+                return BulkSMTPProtocol(self)  # counts the connection when it is made
             self.stats["connections"] += 1
             # An explicit hostname avoids aiosmtpd's socket.getfqdn(), a DNS lookup per
             # connection.
             return FastSMTP(
                 handler,
-                hostname="fake-smtp.localhost",
-                ident="espfakes FakeSMTP",
+                hostname=self.hostname,
+                ident=self.ident,
                 enable_SMTPUTF8=True,
                 loop=loop,
             )

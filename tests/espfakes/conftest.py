@@ -93,16 +93,38 @@ def esp(postmark_server: FakePostmark) -> Iterator[FakePostmark]:
         yield postmark_server
 
 
+@pytest.fixture(scope="module", params=["aiosmtpd", "bulk"])
+def smtp_server(request: pytest.FixtureRequest) -> Iterator[FakeSMTP]:
+    """Run the sink as each protocol serves it: aiosmtpd records bodies, the bulk one does not."""
+    with FakeSMTP(record_bodies=request.param == "aiosmtpd") as sink:
+        yield sink
+
+
 @pytest.fixture(scope="module")
-def smtp_server() -> Iterator[FakeSMTP]:
+def smtp_server_with_bodies() -> Iterator[FakeSMTP]:
     with FakeSMTP() as sink:
         yield sink
 
 
+def _clean(server: FakeSMTP) -> Iterator[FakeSMTP]:
+    server.reset()
+    server.configure(
+        temp_fail_rate=0, temp_fail_stage="rcpt", reject_recipients=[], seed=0, latency_ms=0
+    )
+    with override_settings(**server.django_settings()):
+        yield server
+
+
 @pytest.fixture
 def sink(smtp_server: FakeSMTP) -> Iterator[FakeSMTP]:
-    """Give each test a clean SMTP sink, with Django's SMTP backend pointing at it."""
-    smtp_server.reset()
-    smtp_server.configure(temp_fail_rate=0, temp_fail_stage="rcpt", reject_recipients=[], seed=0)
-    with override_settings(**smtp_server.django_settings()):
-        yield smtp_server
+    """Give each test a clean SMTP sink, with Django's SMTP backend pointing at it.
+
+    Each test runs against both protocols (espfakes/_smtp.py and espfakes/_smtp_bulk.py).
+    """
+    yield from _clean(smtp_server)
+
+
+@pytest.fixture
+def sink_with_bodies(smtp_server_with_bodies: FakeSMTP) -> Iterator[FakeSMTP]:
+    """Give each test a clean SMTP sink that records bodies."""
+    yield from _clean(smtp_server_with_bodies)

@@ -12,7 +12,7 @@ from espfakes import FakeSMTP
 from tests.espfakes.messages import make_message
 
 
-def test_smtp_records_message(sink: FakeSMTP) -> None:
+def test_smtp_records_message(sink_with_bodies: FakeSMTP) -> None:
     message = make_message(
         "Ada <ada@example.com>",
         "Sign the petition",
@@ -21,7 +21,7 @@ def test_smtp_records_message(sink: FakeSMTP) -> None:
     )
     message.send()
 
-    [recorded] = sink.messages()
+    [recorded] = sink_with_bodies.messages()
     assert recorded["recipients"] == ["ada@example.com", "cc@example.com"]
     assert recorded["recipient"] == "ada@example.com"
     assert recorded["subject"] == "Sign the petition"
@@ -32,7 +32,7 @@ def test_smtp_records_message(sink: FakeSMTP) -> None:
     assert recorded["text"] == "Plain body"
     assert recorded["html"] == "<p>HTML body</p>"
     assert recorded["size"] > 0
-    assert sink.counts() == {"ada@example.com": 1, "cc@example.com": 1}
+    assert sink_with_bodies.counts() == {"ada@example.com": 1, "cc@example.com": 1}
 
 
 def test_smtp_many_messages_over_one_connection(sink: FakeSMTP) -> None:
@@ -116,7 +116,7 @@ def test_smtp_rejected_recipient_is_permanent_550(sink: FakeSMTP) -> None:
     assert sink.counts() == {"here@example.com": 1}
 
 
-def test_smtp_pipelining_and_dot_stuffing(sink: FakeSMTP) -> None:
+def test_smtp_pipelining_and_dot_stuffing(sink_with_bodies: FakeSMTP) -> None:
     commands = (
         b"EHLO client\r\n"
         b"MAIL FROM:<a@example.com>\r\nRCPT TO:<p1@example.com>\r\nDATA\r\n"
@@ -125,7 +125,9 @@ def test_smtp_pipelining_and_dot_stuffing(sink: FakeSMTP) -> None:
         b"MAIL FROM:<a@example.com>\r\nRCPT TO:<p2@example.com>\r\nDATA\r\n"
         b"Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n"
     )
-    with socket.create_connection((sink.host, sink.port), timeout=5) as sock:
+    with socket.create_connection(
+        (sink_with_bodies.host, sink_with_bodies.port), timeout=5
+    ) as sock:
         sock.sendall(commands)
         received = b""
         while chunk := sock.recv(65536):
@@ -139,6 +141,31 @@ def test_smtp_pipelining_and_dot_stuffing(sink: FakeSMTP) -> None:
         b"250",
         b"221",
     ]
-    first, second = sink.messages()
+    first, second = sink_with_bodies.messages()
     assert first["text"] == ".starts with a dot\nends with a dot.\n"
     assert (first["subject"], second["subject"]) == ("one", "two")
+
+
+@pytest.mark.parametrize("stage", ["mail", "rcpt", "data"])
+def test_smtp_421_hangs_up_on_a_client_that_pipelines(sink: FakeSMTP, stage: str) -> None:
+    sink.fail_next(1, code=421, stage=stage)
+    commands = (
+        b"EHLO client\r\n"
+        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<p1@example.com>\r\nDATA\r\n"
+        b"Subject: one\r\n\r\nbody\r\n.\r\n"
+        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<p2@example.com>\r\nDATA\r\n"
+    )
+    with socket.create_connection((sink.host, sink.port), timeout=10) as sock:
+        sock.sendall(commands)
+        received = b""
+        while chunk := sock.recv(65536):  # the server ends the connection: no time-out
+            received += chunk
+
+    codes = [line[:3] for line in received.split(b"\r\n") if line[3:4] == b" "]
+    assert b"421" in codes
+    stats = sink.stats()
+    assert stats["accepted"] == 0
+    if not sink.options()["record_bodies"]:
+        # The bulk protocol hangs up at once; aiosmtpd goes on answering what it had read
+        # until its close takes effect.
+        assert codes[-1] == b"421" and stats["dropped"] == 1
