@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl
 # Bigger heads than this are not something a real client sends to an email API.
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
-RECV_BUFFER_BYTES = 64 * 1024
+# A batch of 500 messages is megabytes: fewer, larger reads cost less per message.
+RECV_BUFFER_BYTES = 256 * 1024
 
 REASONS = {
     100: "Continue",
@@ -211,7 +212,8 @@ class HTTPServerProtocol(asyncio.BufferedProtocol):
         else:
             if len(buf) < length:
                 return None
-            body = bytes(buf[:length])
+            with memoryview(buf) as view:
+                body = bytes(view[:length])  # one copy, where a slice of buf makes two
             del buf[:length]
         self._head = None
         path, _, query = target.partition("?")

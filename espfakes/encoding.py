@@ -7,10 +7,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+# json.dumps builds an encoder per call when given separators; the fakes encode per message.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 
 def dumps(obj: Any) -> bytes:
     """Encode ``obj`` as compact ASCII JSON."""
-    return json.dumps(obj, separators=(",", ":")).encode("ascii")
+    return _ENCODER.encode(obj).encode("ascii")
 
 
 def encode_counts(counts: Mapping[str, int]) -> tuple[bytes, bytes] | None:

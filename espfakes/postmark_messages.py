@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from email.utils import getaddresses
+from functools import lru_cache
 from typing import Any
 
 
@@ -17,10 +18,20 @@ class InvalidMessage(Exception):
 def parse_addresses(value: str) -> tuple[list[str], str | None]:
     """Split an address header into lower-cased addr-specs; also return the first invalid one."""
     if '"' in value or "<" in value or "(" in value:
-        specs = [addr for _, addr in getaddresses([value])]
-    else:
-        # Plain "a@x, b@y" lists are the common case in bulk sends; skip the full parser.
-        specs = value.split(",")
+        # Display names: a batch repeats the same sender (and often recipients), and the full
+        # parser costs more than everything else done for a message.
+        specs, bad = _parse_named_addresses(value)
+        return list(specs), bad
+    return _parse_specs(value.split(","))
+
+
+@lru_cache(maxsize=4096)
+def _parse_named_addresses(value: str) -> tuple[tuple[str, ...], str | None]:
+    result, bad = _parse_specs([addr for _, addr in getaddresses([value])])
+    return tuple(result), bad
+
+
+def _parse_specs(specs: list[str]) -> tuple[list[str], str | None]:
     result: list[str] = []
     for spec in specs:
         spec = spec.strip()
