@@ -5,6 +5,7 @@ the group commit gathers is written at once, set-based, under the same rules as 
 writer (rules.py). The statement is a transaction of its own: no BEGIN and COMMIT round trips.
 """
 
+import logging
 import re
 import weakref
 from collections.abc import Sequence
@@ -13,8 +14,9 @@ from pathlib import Path
 from string import Template
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, ProgrammingError, connection, transaction
 from django.utils import timezone
+from psycopg import errors as pg_errors
 
 from campaigns.counters import petition_count_add
 from campaigns.models import Petition, Signature
@@ -24,6 +26,8 @@ from supporters.services import supporter_subscribe
 from . import rules
 from .portable import signatures_write_portable
 from .types import CLOSED, SignatureOutcome, SignatureRequest
+
+logger = logging.getLogger(__name__)
 
 # Relies on psycopg internals: psycopg caches how it parses a statement only when the statement
 # is at most psycopg._queries.MAX_CACHED_STATEMENT_LENGTH bytes, and would parse this one again
@@ -118,6 +122,10 @@ SIGN_BATCH_EXECUTE, SIGN_BATCH_PREPARE_AND_EXECUTE = _prepared_forms(SIGN_BATCH_
 # The psycopg connections this process knows to hold the prepared statement; one that closes
 # leaves the set with its last reference.
 _prepared_on: "weakref.WeakSet[object]" = weakref.WeakSet()
+# Cleared when a prepared statement went missing between batches: a pooler that hands out
+# server connections per transaction, which DATABASE_DISABLE_SERVER_SIDE_CURSORS should have
+# said. The process then sends the whole statement, as it would have been told to.
+_prepared_statements_hold = True
 
 
 def _batch_statement(cursor) -> tuple[str, bool]:
@@ -129,7 +137,7 @@ def _batch_statement(cursor) -> tuple[str, bool]:
     this process has not seen prepare is asked (a catalog read, which waits for no lock): a
     PREPARE survives the rollback of a batch that failed after it, and preparing twice fails.
     """
-    if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+    if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS") or not _prepared_statements_hold:
         return SIGN_BATCH_SQL, False
     raw = connection.connection
     if raw in _prepared_on:
@@ -139,6 +147,18 @@ def _batch_statement(cursor) -> tuple[str, bool]:
         _prepared_on.add(raw)
         return SIGN_BATCH_EXECUTE, False
     return SIGN_BATCH_PREPARE_AND_EXECUTE, True
+
+
+def _prepared_statements_lost() -> None:
+    global _prepared_statements_hold
+    _prepared_on.discard(connection.connection)
+    if _prepared_statements_hold:
+        logger.warning(
+            "The prepared sign batch went missing between batches: behind a pooler in "
+            "transaction mode, set DATABASE_DISABLE_SERVER_SIDE_CURSORS=true. Sending the "
+            "batch statement whole from now on."
+        )
+    _prepared_statements_hold = False
 
 
 def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[SignatureOutcome]:
@@ -192,7 +212,18 @@ def signatures_write_postgres(requests: Sequence[SignatureRequest]) -> list[Sign
         params[array] = [values[name] for values in supporters.values()]
     with connection.cursor() as cursor:
         statement, prepares = _batch_statement(cursor)
-        cursor.execute(statement, params)
+        try:
+            cursor.execute(statement, params)
+        except ProgrammingError as error:
+            if not isinstance(error.__cause__, pg_errors.InvalidSqlStatementName):
+                raise
+            _prepared_statements_lost()
+            if connection.in_atomic_block:
+                # The caller's transaction is aborted: the signer is asked to try again.
+                raise OperationalError("The prepared sign batch went missing.") from error
+            # Nothing was written (the batch's implicit transaction failed): send it whole.
+            statement, prepares = SIGN_BATCH_SQL, False
+            cursor.execute(statement, params)
         if prepares:
             _prepared_on.add(connection.connection)
             cursor.nextset()  # past the PREPARE

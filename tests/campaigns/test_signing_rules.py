@@ -7,12 +7,21 @@ compared with its rule (the expressions are plain SQL, so SQLite evaluates them 
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 from django.db import connection, transaction
 from psycopg import _queries
 
-from campaigns.signing import SignatureInput, SignatureRequest, rules, signatures_record
+from campaigns.signing import (
+    SignatureInput,
+    SignatureRequest,
+    SigningUnavailable,
+    postgres,
+    rules,
+    signature_create,
+    signatures_record,
+)
 from campaigns.signing.postgres import (
     PREPARED_NAME,
     SIGN_BATCH_EXECUTE,
@@ -162,3 +171,44 @@ def test_a_connection_opened_afresh_prepares_the_batch_again():
         assert outcome.created
         connection.close()  # as CONN_MAX_AGE or a dropped connection would
     assert Supporter.objects.filter(email__startswith="afresh").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # a batch outside a transaction can be sent again
+def test_a_prepared_batch_gone_missing_is_sent_whole_from_then_on(monkeypatch, caplog):
+    """As behind a pooler in transaction mode that nobody told Rally about: the next batch
+    meets a server connection without the statement, and is written all the same."""
+    if connection.vendor != "postgresql":
+        return  # the statement runs on PostgreSQL alone
+    monkeypatch.setattr(postgres, "_prepared_statements_hold", True)
+    petition = PetitionFactory()
+
+    def sign(email: str):
+        signer = SignatureInput(email=email, first_name="A", last_name="B")
+        return signatures_record([SignatureRequest(petition_id=petition.pk, signer=signer)])
+
+    sign("prepared@example.org")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {PREPARED_NAME}")
+    (outcome,) = sign("after-the-pooler@example.org")
+    assert outcome.created
+    assert not postgres._prepared_statements_hold
+    assert "DATABASE_DISABLE_SERVER_SIDE_CURSORS" in caplog.text
+    assert Supporter.objects.filter(email="after-the-pooler@example.org").exists()
+
+
+def test_a_prepared_batch_gone_missing_inside_a_transaction_asks_to_sign_again(monkeypatch):
+    """The caller's transaction is aborted, so the batch cannot be sent again in it: the signer
+    is told to try again (503), and the next batch goes whole."""
+    if connection.vendor != "postgresql":
+        return  # the statement runs on PostgreSQL alone
+    monkeypatch.setattr(postgres, "_prepared_statements_hold", True)
+    petition = PetitionFactory()
+    signer = SignatureInput(email="first@example.org", first_name="A", last_name="B")
+    signature_create(petition=petition, signer=signer)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {PREPARED_NAME}")
+    with pytest.raises(SigningUnavailable), transaction.atomic():
+        signature_create(petition=petition, signer=replace(signer, email="lost@example.org"))
+    outcome = signature_create(petition=petition, signer=replace(signer, email="again@example.org"))
+    assert outcome.created
+    assert not Supporter.objects.filter(email="lost@example.org").exists()
