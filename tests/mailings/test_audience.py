@@ -118,18 +118,26 @@ def test_conditions_not_saved_yet_pick_the_audience_a_saved_mailing_would():
 
 
 def test_counting_leaves_the_callers_transaction_as_it_found_it():
-    """The count plans without parallel workers on PostgreSQL, and only the count does."""
+    """The count plans without the JIT compiler on PostgreSQL, and only the count does."""
 
-    def parallel_workers():
+    def jit():
         if connection.vendor != "postgresql":
             return None
         with connection.cursor() as cursor:
-            cursor.execute("SHOW max_parallel_workers_per_gather")
+            cursor.execute("SHOW jit")
             return cursor.fetchone()[0]
 
     SupporterFactory(language="ru")
     with transaction.atomic():
-        before = parallel_workers()
+        before = jit()
         assert audience_counts(AudienceConditions()).by_language == {"en": 0, "ru": 1}
-        assert parallel_workers() == before
+        assert jit() == before
         assert Supporter.objects.count() == 1  # the transaction is still usable
+
+
+def test_a_language_rally_does_not_speak_is_counted_under_its_own_code():
+    SupporterFactory(language="en")
+    stray = SupporterFactory(language="ru")
+    Supporter.objects.filter(pk=stray.pk).update(language="de")  # written around the forms
+    counts = audience_counts(AudienceConditions())
+    assert (counts.count, counts.by_language) == (2, {"en": 1, "ru": 0, "de": 1})
