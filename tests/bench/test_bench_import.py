@@ -38,7 +38,8 @@ def test_bench_import_reports_the_counts_the_file_was_made_with_and_cleans_up():
     assert result["peak_rss_mb"] > 0 and result["rows_per_s"] > 0
     # The yardstick and what each process spent (issue 20's keys).
     assert {"floor_seconds", "ratio_to_floor", "floor_seconds_before", "floor_seconds_after",
-            "worker_cpu_seconds", "postgres_cpu_seconds"} <= set(result)  # fmt: skip
+            "worker_cpu_seconds", "postgres_cpu_seconds", "floor_cpu_seconds",
+            "cpu_ratio_to_floor"} <= set(result)  # fmt: skip
     assert result["worker_cpu_seconds"] > 0
     if connection.vendor == "postgresql":
         assert result["floor_seconds_before"] > 0 and result["floor_seconds_after"] > 0
@@ -46,12 +47,14 @@ def test_bench_import_reports_the_counts_the_file_was_made_with_and_cleans_up():
             (result["floor_seconds_before"] + result["floor_seconds_after"]) / 2, abs=0.001
         )
         assert result["ratio_to_floor"] == round(result["seconds"] / result["floor_seconds"], 2)
-        assert result["postgres_cpu_seconds"] > 0
+        assert result["postgres_cpu_seconds"] > 0 and result["floor_cpu_seconds"] > 0
+        assert result["cpu_ratio_to_floor"] > 0
         with connection.cursor() as cursor:  # the floor's scratch table is dropped
             cursor.execute("SELECT to_regclass('bench_import_floor')")
             assert cursor.fetchone()[0] is None
     else:  # the floor is PostgreSQL's COPY: none on SQLite
         assert result["floor_seconds"] is None and result["ratio_to_floor"] is None
+        assert result["floor_cpu_seconds"] is None and result["cpu_ratio_to_floor"] is None
     # What the import made is gone; the synthetic supporters stay, as they were.
     assert Supporter.objects.count() == SYNTHETIC
     assert not ConsentRecord.objects.exists() and not Supporter.tags.through.objects.exists()
