@@ -106,7 +106,8 @@ def test_counters_follow_the_snapshot_claims_skips_outcomes_the_sweep_and_cancel
 @pytest.mark.django_db
 @override_settings(RALLY_FREQUENCY_CAP_PER_DAY=1, RALLY_FREQUENCY_CAP_PER_WEEK=0)
 def test_counters_follow_skips_over_the_frequency_cap_with_their_reason(sending):
-    earlier = MailingFactory(status=Mailing.Status.SENT)
+    # Sent a moment ago: its claims made it beat, as the send queue's claim does.
+    earlier = MailingFactory(status=Mailing.Status.SENT, heartbeat_at=timezone.now())
     for supporter in Supporter.objects.order_by("pk")[:3]:
         Delivery.objects.create(
             mailing=earlier, supporter=supporter, status=Status.SENT, sent_at=timezone.now()
@@ -302,3 +303,47 @@ def test_real_workers_sending_keep_the_counters_equal_to_the_ledger_at_every_mom
     assert moments > 1
     assert assert_counters_match_ledger(mailing) == {(Status.SENT, ""): len(emails)}
     assert mailing_delivery_counts(mailing)["sent"] == len(emails)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeatable_read_writer_never_fails_on_rows_folded_since_its_snapshot():
+    """A fold in a REPEATABLE READ transaction could meet rows folded by a transaction committed
+    after its snapshot, a serialization error; such a transaction adds its rows and folds none."""
+    mailing = MailingFactory(status=Mailing.Status.SENDING)
+    supporters = Supporter.objects.bulk_create(
+        Supporter(email=f"rr{n}@example.org") for n in range(20)
+    )
+    Delivery.objects.bulk_create(Delivery(mailing=mailing, supporter=s) for s in supporters)
+    ids = sorted(Delivery.objects.filter(mailing=mailing).values_list("pk", flat=True))
+    snapshot_taken, others_done = threading.Event(), threading.Event()
+    errors = []
+
+    def repeatable_read_writer():
+        try:
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                        cursor.execute("SELECT COUNT(*) FROM mailings_deliverycount")
+                    snapshot_taken.set()
+                    others_done.wait(timeout=60)
+                for round_ in range(200):  # enough statements to reach several folds
+                    status = Status.CLAIMED if round_ % 2 == 0 else Status.PENDING
+                    Delivery.objects.filter(pk=ids[0]).update(status=status)
+        except Exception as error:  # reported below, in the test's thread
+            errors.append(error)
+        finally:
+            snapshot_taken.set()
+            connection.close()
+
+    writer = threading.Thread(target=repeatable_read_writer)
+    writer.start()
+    snapshot_taken.wait(timeout=60)
+    # Meanwhile, other transactions change the mailing and fold its rows, and commit.
+    for round_ in range(200):
+        status = Status.SENT if round_ % 2 == 0 else Status.PENDING
+        Delivery.objects.filter(pk=ids[1]).update(status=status)
+    others_done.set()
+    writer.join(timeout=120)
+    assert not errors
+    assert assert_counters_match_ledger(mailing) == {(Status.PENDING, ""): 20}
