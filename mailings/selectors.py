@@ -202,14 +202,16 @@ def mailing_list_protection(mailing: Mailing) -> ListProtection:
 
 @contextmanager
 def _planned_for_counting() -> Iterator[None]:
-    """Plan the counts run inside without PostgreSQL's JIT compiler (others have none).
+    """Plan the counts run inside on one process and without the JIT compiler (PostgreSQL).
 
-    For audience_counts, which the mailing form runs each time the campaigner pauses. The count
-    of a large list is planned costly enough to be compiled, and compiling took a tenth of it:
-    the same settings as a segment's count (mailings/segments.py). Parallel workers stay as the
-    server has them: each reads a share of the supporters' audience index and merges it with a
-    condition's signatures or tags in id order (docs/performance.md, "Audience counts"). The
-    setting goes with a savepoint rolled back: a caller's transaction keeps its own.
+    For audience_counts, which the mailing form runs each time the campaigner pauses. In one
+    process PostgreSQL merges the supporters' audience index with a condition's signatures or
+    tags in id order, on one core instead of three, which the send queue and signing share.
+    Parallel workers made the count by a tag slower (each probed the index for every tagged
+    supporter) though the count of everyone faster. The count of a large list is planned costly
+    enough to be compiled, and compiling took a tenth of it: JIT off, as for a segment's count
+    (mailings/segments.py). Measured in docs/performance.md, "Audience counts". The settings go
+    with a savepoint rolled back: a caller's transaction keeps its own.
     """
     if connection.vendor != "postgresql":
         yield
@@ -218,6 +220,7 @@ def _planned_for_counting() -> Iterator[None]:
         savepoint = transaction.savepoint()
         try:
             with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 cursor.execute("SET LOCAL jit = off")
             yield
         finally:

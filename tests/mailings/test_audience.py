@@ -118,14 +118,16 @@ def test_conditions_not_saved_yet_pick_the_audience_a_saved_mailing_would():
 
 
 def test_counting_leaves_the_callers_transaction_as_it_found_it():
-    """The count plans without the JIT compiler on PostgreSQL, and only the count does."""
+    """The count plans on one process without JIT on PostgreSQL, and only the count does."""
 
     def jit():
         if connection.vendor != "postgresql":
             return None
         with connection.cursor() as cursor:
             cursor.execute("SHOW jit")
-            return cursor.fetchone()[0]
+            jit = cursor.fetchone()[0]
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return jit, cursor.fetchone()[0]
 
     SupporterFactory(language="ru")
     with transaction.atomic():
