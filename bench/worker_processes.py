@@ -11,6 +11,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from bench.proc_cpu import descendants
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -98,21 +100,8 @@ def process_tree_memory_mb(root_pids: list[int]) -> tuple[float, float]:
     RSS counts pages that prefork children share with their parent once per process; PSS
     divides each shared page among its sharers, so it sums to the memory really used.
     """
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
     rss_kb = pss_kb = 0
-    pending = list(root_pids)
-    while pending:
-        pid = pending.pop()
-        pending.extend(children.get(pid, []))
+    for pid in descendants(root_pids):
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Rss:"):
