@@ -38,7 +38,20 @@ def test_sigterm_mid_batch_finishes_the_batch_in_hand_and_loses_nobody(celery_wo
         wait_for(lambda: sent_count(mailing) >= 3_000, timeout=120, message=stopping.log)
         # SMTP takes one message per transaction; at 5 ms each a batch of 200 lasts a second,
         # so the signal lands with some of the batch sent and the rest still to send.
+        accepted_before = esp.stats()["accepted"]
         esp.configure(latency_ms=5)
+        slowed_at = time.time()
+        # Signal while a batch is being sent, not while one waits to be recorded (on SQLite a
+        # batch may wait for the database's one write lock): once a message has come in at the
+        # slow pace, its batch has up to a second still to send.
+        wait_for(
+            lambda: any(
+                message["accepted_at"] > slowed_at
+                for message in esp.messages(offset=accepted_before)
+            ),
+            timeout=30,
+            message=stopping.log,
+        )
         claimed = Delivery.objects.filter(mailing=mailing, status=Delivery.Status.CLAIMED)
         wait_for(claimed.exists, timeout=30, message=stopping.log)
         in_hand = set(claimed.values_list("pk", flat=True))
