@@ -127,5 +127,25 @@ def postgres_backends() -> set[int]:
     return processes_named("postgres")
 
 
+def postgres_processes_of(database: str, *, server_processes: bool = False) -> set[int]:
+    """Return PostgreSQL's processes working for `database`: the sessions connected to it and
+    the autovacuum workers in it, and with `server_processes` the server's own (WAL writer,
+    checkpointer, parallel workers), which serve every database.
+
+    Other databases' sessions on a shared server are not a benchmark's work. A session's
+    command line reads `postgres: 15/main: <user> <database> <host>(<port>) <state>`.
+    """
+    pids = set()
+    for pid in postgres_backends():
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+        except OSError:
+            continue
+        session = any(b"(" in word for word in words) or b"autovacuum" in words
+        if database.encode() in words[1:] or (server_processes and not session):
+            pids.add(pid)
+    return pids
+
+
 def redis_servers() -> set[int]:
     return processes_named("redis-server")

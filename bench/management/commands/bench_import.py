@@ -21,7 +21,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -32,7 +31,7 @@ from django.db import DatabaseError, connection, transaction
 
 from bench.import_file import HEADER, NEW_PREFIX, import_file_write
 from bench.preconditions import require_migrated
-from bench.proc_cpu import CpuMeter, descendants, own_process, postgres_backends
+from bench.proc_cpu import CpuMeter, descendants, own_process, postgres_processes_of
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from bench.worker_processes import redis_url_with_db, start_celery_worker
 from config.celery_app import app as celery_app
@@ -100,7 +99,7 @@ class Command(BaseCommand):
                 meter = CpuMeter(
                     {
                         "worker": lambda: descendants([worker_pid]),
-                        "postgres": _postgres_serving(connection.settings_dict["NAME"]),
+                        "postgres": _postgres_processes,
                     }
                 )
                 if connection.vendor == "postgresql":
@@ -149,7 +148,7 @@ class Command(BaseCommand):
                 "floor_cpu_seconds": floor_cpu,
                 "cpu_ratio_to_floor": round(import_cpu / floor_cpu, 2) if floor_cpu else None,
                 # From the task's start to the import's end, read from /proc: the worker and
-                # its children, and PostgreSQL's processes for this database (_postgres_serving).
+                # its children, and PostgreSQL's processes for this database (_postgres_processes).
                 "worker_cpu_seconds": cpu_seconds["worker"],
                 "postgres_cpu_seconds": cpu_seconds["postgres"],
                 "read_seconds": done.summary["read_seconds"],
@@ -223,7 +222,7 @@ def _floor_run(path: Path, log) -> tuple[float, float] | None:
             _checkpoint(cursor)
             meter = CpuMeter(
                 {
-                    "postgres": _postgres_serving(connection.settings_dict["NAME"]),
+                    "postgres": _postgres_processes,
                     "driver": own_process,
                 }
             )
@@ -274,27 +273,10 @@ def _floor_drop(cursor) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
 
 
-def _postgres_serving(database: str) -> Callable[[], set[int]]:
-    """Return a function giving PostgreSQL's processes that work for `database`.
-
-    The sessions connected to it and the server's own processes (WAL writer, checkpointer,
-    parallel workers), not the sessions of other databases on a shared machine. A session's
-    command line reads `postgres: 15/main: <user> <database> <host>(<port>) <state>`.
-    """
-
-    def pids() -> set[int]:
-        serving = set()
-        for pid in postgres_backends():
-            try:
-                words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
-            except OSError:
-                continue
-            session = any(b"(" in word for word in words) or b"autovacuum" in words
-            if not session or database.encode() in words:
-                serving.add(pid)
-        return serving
-
-    return pids
+def _postgres_processes() -> set[int]:
+    """PostgreSQL's sessions of this database and the server's own processes (WAL writer,
+    checkpointer): an import's writes keep those busy too."""
+    return postgres_processes_of(connection.settings_dict["NAME"], server_processes=True)
 
 
 def _peak_rss_mb(pid: int) -> float:

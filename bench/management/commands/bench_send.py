@@ -27,7 +27,13 @@ from django.db import connection, transaction
 
 from bench.content import HTML_BODY, SUBJECT, TEXT_BODY
 from bench.naive_send import naive_send
-from bench.proc_cpu import CpuMeter, descendants, own_process, redis_servers
+from bench.proc_cpu import (
+    CpuMeter,
+    descendants,
+    own_process,
+    postgres_processes_of,
+    redis_servers,
+)
 from bench.worker_processes import (
     process_tree_memory_mb,
     redis_url_with_db,
@@ -184,7 +190,7 @@ class Command(BaseCommand):
         meter = CpuMeter(
             {
                 "esp": lambda: [sink.pid],
-                "postgres": _database_backends,
+                "postgres": _database_processes,
                 "redis": redis_servers,
                 "driver": own_process,
             }
@@ -214,7 +220,7 @@ class Command(BaseCommand):
                 "worker_main": lambda: pids,
                 "worker_children": lambda: descendants(pids) - set(pids),
                 "esp": lambda: [fake.pid],
-                "postgres": _database_backends,
+                "postgres": _database_processes,
                 "redis": redis_servers,
                 "driver": own_process,
             }
@@ -293,17 +299,11 @@ def _naive_summary(runs: list[dict], emails_per_s: float) -> dict:
     }
 
 
-def _database_backends() -> list[int]:
-    """Return the pids of PostgreSQL's backends connected to this database (none on SQLite).
-
-    Only this database's: other databases on a shared server are not the benchmark's work. The
-    server's own processes (the WAL writer, the checkpointer) are left out for the same reason.
-    """
+def _database_processes() -> set[int]:
+    """The PostgreSQL sessions of the benchmark's database (none on SQLite)."""
     if connection.vendor != "postgresql":
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        return [pid for (pid,) in cursor.fetchall()]
+        return set()
+    return postgres_processes_of(connection.settings_dict["NAME"])
 
 
 def _esp_env(esp: str, fake) -> dict[str, str]:

@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from bench.preconditions import require_migrated, require_postgresql, require_wrk
-from bench.proc_cpu import CpuMeter, descendants, processes_named, redis_servers
+from bench.proc_cpu import CpuMeter, descendants, postgres_processes_of, redis_servers
 from bench.synthetic import SYNTHETIC_PREFIX, synthetic_supporters_ensure
 from bench.web_server import (
     SERVERS,
@@ -227,26 +227,10 @@ def _signing_cpu_meter(server_pid: int) -> CpuMeter:
     return CpuMeter(
         groups={
             "web": lambda: descendants([server_pid]),
-            "postgres": lambda: _backends_of(database),
+            "postgres": lambda: postgres_processes_of(database),
             "redis": redis_servers,
         }
     )
-
-
-def _backends_of(database: str) -> set[int]:
-    """Return the PostgreSQL backends (and autovacuum workers) connected to `database`.
-
-    A backend's command line reads "postgres: <cluster>: <user> <database> <host> <state>".
-    """
-    pids = set()
-    for pid in processes_named("postgres"):
-        try:
-            words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
-        except OSError:
-            continue
-        if database.encode() in words[1:]:
-            pids.add(pid)
-    return pids
 
 
 class _metered:
