@@ -34,7 +34,11 @@ class Substitution:
         self._steps = steps
 
     def render(self, fields: dict[str, str]) -> str:
-        return "".join(step if step.__class__ is str else step(fields) for step in self._steps)
+        return _rendered(self._steps, fields)
+
+
+def _rendered(steps: list[str | Step], fields: dict[str, str]) -> str:
+    return "".join(step if step.__class__ is str else step(fields) for step in steps)
 
 
 def substitution_of(template: Template, *, autoescape: bool) -> Substitution | None:
@@ -127,7 +131,7 @@ def _if_step(node: IfNode, *, autoescape: bool) -> Step | None:
     def render(fields: dict[str, str]) -> str:
         for name, steps in branches:
             if name is None or fields.get(name):
-                return "".join(step if step.__class__ is str else step(fields) for step in steps)
+                return _rendered(steps, fields)
         return ""
 
     return render
