@@ -10,12 +10,17 @@ One module per provider, as anymail does with anymail/backends/; registry.py pic
 base imports no provider.
 """
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from anymail.message import AnymailMessage
 
 from mailings.sending.errors import SendError
+
+# An address every writer writes as it is: ASCII, no display name, nothing to quote or encode.
+# A message to one is built without parsing its address (esp/smtp.py, esp/postmark.py).
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 @dataclass(frozen=True)

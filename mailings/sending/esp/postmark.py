@@ -10,7 +10,6 @@ and the others are its JSON with those fields put in, as anymail puts them
 """
 
 import json
-import re
 from urllib.parse import urljoin
 
 from anymail.exceptions import AnymailRequestsAPIError
@@ -18,10 +17,8 @@ from anymail.message import AnymailMessage
 from anymail.utils import UNSET
 
 from mailings.sending.errors import SendError
-from mailings.sending.esp.base import BatchSender, MessageResult
+from mailings.sending.esp.base import PLAIN_ADDRESS, BatchSender, MessageResult
 
-# An address anymail writes back as it is: ASCII, no display name, nothing to quote or encode.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 # anymail's message attributes that change a message's JSON beyond its personal fields.
 _BUILT_BY_ANYMAIL_ONLY = ("esp_extra", "envelope_sender", "send_at", "tags", "track_clicks",
                           "track_opens", "template_id", "merge_data", "merge_global_data",
@@ -96,7 +93,7 @@ def _shape(message: AnymailMessage) -> tuple | None:
         or len(message.alternatives) != 1
         or message.alternatives[0][1] != "text/html"
         or not message.alternatives[0][0]
-        or not _PLAIN_ADDRESS.fullmatch(message.to[0])
+        or not PLAIN_ADDRESS.fullmatch(message.to[0])
         or any(getattr(message, name, UNSET) is not UNSET for name in _BUILT_BY_ANYMAIL_ONLY)
         or any(name.lower() == "reply-to" for name in message.extra_headers)
     ):

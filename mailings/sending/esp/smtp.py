@@ -12,7 +12,6 @@ round trip. What the server answered is still read for every command of every me
 """
 
 import binascii
-import re
 import smtplib
 import uuid
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from django.core.mail import DNS_NAME
 from django.core.mail.message import sanitize_address
 
 from mailings.sending.errors import SendError, classify_send_error
-from mailings.sending.esp.base import BatchSender, MessageResult
+from mailings.sending.esp.base import PLAIN_ADDRESS, BatchSender, MessageResult
 
 CRLF = "\r\n"
 
@@ -273,13 +272,9 @@ def _text_header(value: str) -> str:
     return Header(value, "utf-8").encode()
 
 
-# An address written as it is: ASCII, no display name, nothing to quote or encode.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-
-
 def _address_header(address: str) -> str:
     # A recipient's address is new every message: parsing it is most of a header's cost.
-    if _PLAIN_ADDRESS.fullmatch(address):
+    if PLAIN_ADDRESS.fullmatch(address):
         return address
     return _formatted_address_header(address)
 
