@@ -47,8 +47,16 @@ def test_bench_import_reports_the_counts_the_file_was_made_with_and_cleans_up():
             (result["floor_seconds_before"] + result["floor_seconds_after"]) / 2, abs=0.001
         )
         assert result["ratio_to_floor"] == round(result["seconds"] / result["floor_seconds"], 2)
-        assert result["postgres_cpu_seconds"] > 0 and result["floor_cpu_seconds"] > 0
-        assert result["cpu_ratio_to_floor"] > 0
+        # A tiny run may spend less than a tick (10 ms) in a process: the meter itself is
+        # tested in test_proc_cpu.py, and here only what the line is made of.
+        assert result["postgres_cpu_seconds"] >= 0 and result["floor_cpu_seconds"] >= 0
+        import_cpu = result["worker_cpu_seconds"] + result["postgres_cpu_seconds"]
+        if result["floor_cpu_seconds"]:
+            assert result["cpu_ratio_to_floor"] == pytest.approx(
+                import_cpu / result["floor_cpu_seconds"], abs=0.01
+            )
+        else:
+            assert result["cpu_ratio_to_floor"] is None
         with connection.cursor() as cursor:  # the floor's scratch table is dropped
             cursor.execute("SELECT to_regclass('bench_import_floor')")
             assert cursor.fetchone()[0] is None

@@ -74,10 +74,11 @@ def test_bench_sign_stores_every_acknowledged_signature_and_cleans_up(server):
     assert result["supporters_in_db"] == 1000
     assert result["server"] == server
     assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
-    # CPU per signature, read from /proc: the server and this database's backends did the
-    # signing, so both spent some; wrk and Redis may round to nothing on a short run.
+    # CPU per signature, read from /proc: the server did the signing. Ten backends, wrk and
+    # Redis may each spend less than a tick (10 ms) on a short run: the meter is tested in
+    # test_proc_cpu.py.
     assert result["web_cpu_ms_per_signature"] > 0
-    assert result["postgres_cpu_ms_per_signature"] > 0
+    assert result["postgres_cpu_ms_per_signature"] >= 0
     assert result["redis_cpu_ms_per_signature"] >= 0
     assert result["load_generator_cpu_ms_per_signature"] >= 0
     # What signing made is gone; the synthetic supporters stay, as they were, for the next run.
