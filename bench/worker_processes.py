@@ -77,7 +77,7 @@ def start_celery_worker(
     log = log_path.open("w")
     queues = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
     command = [
-        sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
+        sys.executable, "worker.py", "-A", "config.celery_app", "worker",
         "-Q", queues, "--pool", pool, "-c", str(concurrency),
         "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
         *(["--beat", "--schedule", str(beat_schedule)] if beat_schedule else []),

@@ -1,7 +1,7 @@
 """The checks behind /healthz: the database, Redis, a worker's heartbeat, beat's last run.
 
 Each is a django-health-check check. Their messages go to the log only: /healthz shows each
-check's name and whether it passed (operations/views.py), nothing an outsider could use.
+check's name and whether it passed (operations/healthz.py), nothing an outsider could use.
 """
 
 import dataclasses

@@ -2,7 +2,7 @@
 
 from asgiref.sync import async_to_sync
 
-from operations.views import HealthView
+from operations.views import health_view
 
 HEALTH_PATHS = frozenset({"/healthz", "/healthz/"})
 
@@ -19,7 +19,7 @@ class HealthCheckMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.health_view = async_to_sync(HealthView.as_view())
+        self.health_view = async_to_sync(health_view())
 
     def __call__(self, request):
         # Probes only read; any other method takes the usual way (and meets CSRF, then a 405).

@@ -30,7 +30,8 @@ $BIN/python manage.py seed_demo
 
 $BIN/python manage.py runserver --noreload 127.0.0.1:8000 &
 pids+=($!)
-$BIN/celery -A config.celery_app worker -Q transactional,bulk,tracking,webhooks -c 2 --loglevel INFO &
+# worker.py is the celery command without its interactive shells' imports (lighter processes).
+$BIN/python worker.py -A config.celery_app worker -Q transactional,bulk,tracking,webhooks -c 2 --loglevel INFO &
 pids+=($!)
 $BIN/celery -A config.celery_app beat --schedule var/celerybeat-schedule --loglevel INFO &
 pids+=($!)

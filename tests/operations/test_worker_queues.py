@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def queues_consumed(text: str) -> set[str]:
-    (queues,) = re.findall(r"celery -A config\.celery_app worker -Q (\S+)", text)
+    (queues,) = re.findall(r"worker\.py -A config\.celery_app worker -Q (\S+)", text)
     return set(queues.split(","))
 
 
