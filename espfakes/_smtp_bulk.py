@@ -41,7 +41,8 @@ _LINE_START_DOT = re.compile(rb"\r\n\.")
 _ATEXT_BYTES = rb"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDRESS_BYTES = rb"%s(?:\.%s)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*" % (_ATEXT_BYTES, _ATEXT_BYTES)
 _ENVELOPE = re.compile(
-    rb"MAIL FROM:<(%s)>\r\nRCPT TO:<(%s)>\r\nDATA\r\n" % (_ADDRESS_BYTES, _ADDRESS_BYTES)
+    rb"MAIL FROM:<(%s)>( BODY=8BITMIME)?\r\nRCPT TO:<(%s)>\r\nDATA\r\n"
+    % (_ADDRESS_BYTES, _ADDRESS_BYTES)
 )
 
 _OK = b"250 OK\r\n"
@@ -203,9 +204,9 @@ class BulkSMTPProtocol(asyncio.BufferedProtocol):
             envelope = _ENVELOPE.match(buf, pos)
             if envelope is not None:
                 pos = envelope.end()
-                self._mail_address(envelope.group(1).decode(), "")
+                self._mail_address(envelope.group(1).decode(), (envelope.group(2) or b"").decode())
                 if not self._closed:
-                    self._rcpt_address(envelope.group(2).decode())
+                    self._rcpt_address(envelope.group(3).decode())
                 if not self._closed:
                     self._start_data("")
                 continue

@@ -27,9 +27,12 @@ def appeal(**supporter):
     return build_message(compiled=compiled, fields=fields, delivery_id=1)
 
 
-def test_lean_mime_parses_to_the_same_message_django_would_send():
+@pytest.mark.parametrize("eight_bit", [False, True])
+def test_lean_mime_parses_to_the_same_message_django_would_send(eight_bit):
     message = appeal()
-    raw = mime_bytes(message, "<id@example.org>")
+    raw = mime_bytes(message, "<id@example.org>", eight_bit=eight_bit)
+    encoding = b"8bit" if eight_bit else b"quoted-printable"
+    assert raw.count(b"Content-Transfer-Encoding: " + encoding) == 2
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     ours = email.message_from_bytes(raw, policy=email.policy.default)
@@ -42,6 +45,62 @@ def test_lean_mime_parses_to_the_same_message_django_would_send():
         # MIME's canonical line end is CRLF; Django's bytes use LF until smtplib sends them.
         our_text = ours.get_body((kind,)).get_content().replace("\r\n", "\n")
         assert our_text == django.get_body((kind,)).get_content(), kind
+
+
+def test_a_body_with_a_line_over_998_bytes_goes_quoted_printable_as_django_sends_it():
+    """RFC 5322's line limit: Django's SafeMIMEText switches such a body to quoted-printable."""
+    long_line = "Свобода " * 70  # 1,050 bytes of UTF-8 in one line
+    message = appeal()
+    message.body = f"Dear Анна,\n{long_line}\nThank you."
+    raw = mime_bytes(message, "<id@example.org>", eight_bit=True)
+
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert b"Content-Transfer-Encoding: quoted-printable" in raw  # the text
+    assert b"Content-Transfer-Encoding: 8bit" in raw  # the HTML, whose lines are short
+    ours = email.message_from_bytes(raw, policy=email.policy.default)
+    django = email.message_from_bytes(message.message().as_bytes(), policy=email.policy.default)
+    for kind in ("plain", "html"):
+        our_text = ours.get_body((kind,)).get_content().replace("\r\n", "\n")
+        assert our_text == django.get_body((kind,)).get_content(), kind
+
+
+@pytest.mark.parametrize("server_takes_8bit", [False, True])
+def test_the_envelope_announces_8bit_only_when_a_body_goes_so(server_takes_8bit):
+    from mailings.sending.esp.smtp import _transaction
+
+    transaction = _transaction(appeal(), eight_bit=server_takes_8bit)
+
+    mail_from = transaction.envelope.split(b"\r\n")[0]
+    assert mail_from.endswith(b" BODY=8BITMIME") is server_takes_8bit
+    assert (b"Content-Transfer-Encoding: 8bit" in transaction.content) is server_takes_8bit
+
+
+def test_a_sink_that_takes_8bit_receives_each_body_as_written(settings):
+    """The sink advertises 8BITMIME: the bodies arrive 8bit, and read back as they were."""
+    from django.core.mail import get_connection
+
+    from espfakes import FakeSMTP
+    from mailings.sending.esp import batch_sender_for
+
+    messages = numbered_appeals(3) + [appeal(first_name="Анна", email="anna@example.org")]
+    with FakeSMTP() as sink:
+        for name, value in sink.django_settings().items():
+            setattr(settings, name, value)
+        connection = get_connection()
+        connection.open()
+        try:
+            results = batch_sender_for(connection).send(messages)
+            assert connection.connection.has_extn("8bitmime")
+        finally:
+            connection.close()
+        received = {entry["recipient"]: entry for entry in sink.messages(limit=10)}
+
+    assert all(result.failure is None for result in results)
+    for message in messages:
+        entry = received[message.to[0]]
+        html = next(content for content, kind in message.alternatives if kind == "text/html")
+        assert entry["text"].replace("\r\n", "\n") == message.body
+        assert entry["html"].replace("\r\n", "\n") == html
 
 
 def test_no_header_can_be_split_by_a_merge_value():
