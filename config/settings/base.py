@@ -327,7 +327,11 @@ RALLY_ORGANISATION_ADDRESS = env.str(
 )
 
 # --- Sending -----------------------------------------------------------------------------------
-RALLY_SEND_BATCH_SIZE = env.int("RALLY_SEND_BATCH_SIZE", default=200)
+# Rows a batch claims and sends over one connection (a Postmark batch request takes 500). Fewer
+# per-batch costs beside more messages (docs/performance.md, "Batch size"); a worker killed
+# mid-batch leaves at most this many of unknown outcome. With a contract rate, a batch is
+# smaller where this many would not be sent within half the lease (mailings/sending/batches.py).
+RALLY_SEND_BATCH_SIZE = env.int("RALLY_SEND_BATCH_SIZE", default=500)
 # How many batch tasks of one mailing run at once; each re-enqueues itself while work remains.
 RALLY_SEND_PARALLELISM = env.int("RALLY_SEND_PARALLELISM", default=8)
 # A claimed batch not finished within this many seconds belongs to a dead worker.

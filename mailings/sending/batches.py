@@ -209,6 +209,22 @@ class BatchOutcome:
     more: bool = False
 
 
+def send_batch_size() -> int:
+    """Return how many rows a batch claims: RALLY_SEND_BATCH_SIZE, or fewer under a contract rate.
+
+    Claimed rows are sent before their lease ends (RALLY_SEND_LEASE_SECONDS), or the sweep marks
+    them unknown while they are still going out. Under RALLY_SEND_RATE_PER_SECOND every running
+    batch shares the rate, up to RALLY_SEND_PARALLELISM of them, so a batch takes as long as
+    that many batches take at the rate: it is sized to take at most half the lease.
+    """
+    size = settings.RALLY_SEND_BATCH_SIZE
+    rate = settings.RALLY_SEND_RATE_PER_SECOND
+    if rate > 0:
+        within_half_the_lease = rate * settings.RALLY_SEND_LEASE_SECONDS / 2
+        size = min(size, int(within_half_the_lease / max(1, settings.RALLY_SEND_PARALLELISM)))
+    return max(1, size)
+
+
 def mailing_send_batch(*, mailing_id: int, worker: str, attempt: int = 0) -> BatchOutcome:
     """Claim one batch of a sending mailing, send it over one connection, record the outcome.
 
@@ -225,9 +241,7 @@ def _mailing_send_batch(*, mailing_id: int, worker: str, attempt: int) -> BatchO
     )
     if mailing.status != Mailing.Status.SENDING:
         return BatchOutcome()
-    claimed = delivery_claim_batch(
-        mailing_id=mailing_id, worker=worker, size=settings.RALLY_SEND_BATCH_SIZE
-    )
+    claimed = delivery_claim_batch(mailing_id=mailing_id, worker=worker, size=send_batch_size())
     if not claimed:
         if mailing.audience_snapshot_at is None:
             # Sending started with the snapshot's first slice: more rows are on their way.
@@ -255,7 +269,7 @@ def delivery_resend_batch(*, mailing_id: int, worker: str) -> BatchOutcome:
     if mailing.status not in RESENDABLE:
         return BatchOutcome()
     claimed = delivery_claim_batch(
-        mailing_id=mailing_id, worker=worker, size=settings.RALLY_SEND_BATCH_SIZE, resent_only=True
+        mailing_id=mailing_id, worker=worker, size=send_batch_size(), resent_only=True
     )
     if not claimed:
         return BatchOutcome()
