@@ -83,6 +83,8 @@ def test_a_sink_that_takes_8bit_receives_each_body_as_written(settings):
     from mailings.sending.esp import batch_sender_for
 
     messages = numbered_appeals(3) + [appeal(first_name="Анна", email="anna@example.org")]
+    # A line that starts with a dot is doubled on the wire (RFC 5321 4.5.2) and read back single.
+    messages[0].body = "Dear Reader0,\n.one dot\n..two dots\n.\nThe end."
     with FakeSMTP() as sink:
         for name, value in sink.django_settings().items():
             setattr(settings, name, value)
