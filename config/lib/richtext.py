@@ -2,8 +2,6 @@
 
 import re
 
-import nh3
-
 # What an appeal needs: text structure, links, images and inline styles for email clients.
 ALLOWED_TAGS = {
     "a", "b", "blockquote", "br", "center", "div", "em", "font", "h1", "h2", "h3", "h4", "hr",
@@ -49,6 +47,10 @@ def sanitize_html(html: str, *, keep_style_blocks: bool = False) -> str:
     mailing's body may have: mailings/content/compose.py inlines them into style attributes and then
     sanitises the result again, so their CSS meets the same checks as any style attribute.
     """
+    # Imported here: every process imports the models, and a send queue worker's main process,
+    # which its pool processes copy, never sanitises (docs/performance.md, Memory).
+    import nh3  # noqa: PLC0415
+
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS | {"style"} if keep_style_blocks else ALLOWED_TAGS,
