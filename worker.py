@@ -1,4 +1,4 @@
-"""Celery's command line, without what only its interactive shells import.
+"""Celery's command line, without the modules a worker never uses.
 
     python worker.py -A config.celery_app worker -Q transactional,bulk,tracking,webhooks
 
@@ -18,9 +18,10 @@ docs/performance.md, Memory):
   JSON), and greenlet, which Celery imports when installed to tell greenlets apart (only the
   gevent and eventlet pools have any, and with those it is kept): the development tools
   install both, `requirements.lock` neither.
-- charset_normalizer, which requests imports to guess the encoding of a response that names
-  none. Without it requests reads such a body as UTF-8 (`Response.apparent_encoding`); the
-  worker reads ESPs' and webhook receivers' JSON, which says its encoding or is UTF-8.
+- charset_normalizer (or chardet, which it tries first), which requests imports to guess the
+  encoding of a response that names none. Without it requests reads such a body as UTF-8
+  (`Response.apparent_encoding`); the worker reads ESPs' and webhook receivers' JSON, which
+  says its encoding or is UTF-8.
 """
 
 import sys

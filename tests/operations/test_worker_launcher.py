@@ -1,5 +1,5 @@
-"""worker.py: Celery's command line for the worker, without what only its interactive shells
-import (docs/performance.md, Memory)."""
+"""worker.py: Celery's command line for the worker, without the modules a worker never uses
+(docs/performance.md, Memory)."""
 
 import re
 
