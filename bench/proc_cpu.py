@@ -118,15 +118,6 @@ def own_process() -> list[int]:
     return [os.getpid()]
 
 
-def postgres_backends() -> set[int]:
-    """PostgreSQL's processes on this machine (backends and its background workers).
-
-    A benchmark's database is local; other databases' work in the same window counts too, which
-    is why benchmarks run on a quiet machine.
-    """
-    return processes_named("postgres")
-
-
 def postgres_processes_of(database: str, *, server_processes: bool = False) -> set[int]:
     """Return PostgreSQL's processes working for `database`: the sessions connected to it and
     the autovacuum workers in it, and with `server_processes` the server's own (WAL writer,
@@ -136,7 +127,7 @@ def postgres_processes_of(database: str, *, server_processes: bool = False) -> s
     command line reads `postgres: 15/main: <user> <database> <host>(<port>) <state>`.
     """
     pids = set()
-    for pid in postgres_backends():
+    for pid in processes_named("postgres"):
         try:
             words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
         except OSError:
